@@ -1,0 +1,31 @@
+# deepsea: the Deep Sea NDSB solution as one Snakemake DAG. Run: snakemake --cores N final_submission
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/splits.smk"
+include: "workflow/rules/convnets.smk"
+include: "workflow/rules/predictions.smk"
+include: "workflow/rules/submission.smk"
+
+
+rule final_submission:
+    input:
+        SUBMISSION,
+        expand("results/eval/{model}.json", model=config["submission"]["models"]),
+    default_target: True
+
+
+rule all:
+    input:
+        rules.final_submission.input,
+        expand("results/eval/{model}.json", model=config["models"]),

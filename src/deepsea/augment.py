@@ -1,0 +1,90 @@
+"""Affine preprocessing and augmentation: ONE transform per image, applied with OpenCV.
+
+Seed 000 (section 3.1) combined the rescale (largest side -> input size) and the random augmentation into a single
+affine transform, so each image is interpolated once. `compose_affine` builds that 2x3 matrix; the same function
+serves training augmentation, the centre view (all parameters neutral) and test-time augmentation views, so there
+is no second implementation to drift.
+
+Images are inverted on the way in (ink = 255 - pixel): the background becomes 0, so the constant border that a
+warp introduces is background, whatever the source image size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from deepsea.settings import AugmentationRanges
+
+
+@dataclass(frozen=True)
+class AffineParams:
+    """One view of an image. Neutral values give the plain rescaled, centred image."""
+
+    rotation: float = 0.0  # degrees, counter-clockwise
+    shift_x: float = 0.0  # pixels of the output
+    shift_y: float = 0.0
+    zoom: float = 1.0  # > 1 enlarges
+    shear: float = 0.0  # degrees
+    stretch: float = 1.0  # x scaled by stretch, y by 1 / stretch
+    flip: bool = False  # mirror left-right (before rotation)
+
+
+CENTRE_VIEW = AffineParams()
+
+
+def sample_params(ranges: AugmentationRanges, rng: np.random.Generator) -> AffineParams:
+    """Draw one random augmentation from `ranges` (uniform / log-uniform / Bernoulli, as in seed 000)."""
+    return AffineParams(
+        rotation=float(rng.uniform(0.0, ranges.rotation)),
+        shift_x=float(rng.uniform(-ranges.translation, ranges.translation)),
+        shift_y=float(rng.uniform(-ranges.translation, ranges.translation)),
+        zoom=float(np.exp(rng.uniform(-np.log(ranges.zoom), np.log(ranges.zoom)))),
+        shear=float(rng.uniform(-ranges.shear, ranges.shear)),
+        stretch=float(np.exp(rng.uniform(-np.log(ranges.stretch), np.log(ranges.stretch)))),
+        flip=bool(ranges.flip and rng.random() < 0.5),
+    )
+
+
+def _translation(tx: float, ty: float) -> np.ndarray:
+    return np.array([[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]])
+
+
+def augmentation_matrix(p: AffineParams) -> np.ndarray:
+    """3x3 matrix of the augmentation alone, about the origin: shift . rotate . shear . scale . flip."""
+    flip = np.diag([-1.0 if p.flip else 1.0, 1.0, 1.0])
+    scale = np.diag([p.zoom * p.stretch, p.zoom / p.stretch, 1.0])
+    shear = np.array([[1.0, math.tan(math.radians(p.shear)), 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    a = math.radians(p.rotation)
+    # Image rows grow downwards, so a counter-clockwise turn on screen has -sin in the top row's y term flipped.
+    rotate = np.array([[math.cos(a), math.sin(a), 0.0], [-math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    return _translation(p.shift_x, p.shift_y) @ rotate @ shear @ scale @ flip
+
+
+def compose_affine(height: int, width: int, size: int, p: AffineParams = CENTRE_VIEW) -> np.ndarray:
+    """2x3 matrix mapping source pixel coordinates to output coordinates of a `size` x `size` view.
+
+    Steps (right to left): move the source centre to the origin, rescale the largest side to `size`, apply the
+    augmentation, move the origin to the output centre.
+    """
+    rescale = size / max(height, width)
+    to_origin = _translation(-(width - 1) / 2.0, -(height - 1) / 2.0)
+    to_output = _translation((size - 1) / 2.0, (size - 1) / 2.0)
+    m = to_output @ augmentation_matrix(p) @ np.diag([rescale, rescale, 1.0]) @ to_origin
+    return m[:2]
+
+
+def warp(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """Apply a 2x3 matrix to a uint8 gray image; returns the inverted view (ink) as float32 in [0, 1]."""
+    ink = 255 - image
+    out = cv2.warpAffine(ink, matrix.astype(np.float64), (size, size), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out.astype(np.float32) * (1.0 / 255.0)
+
+
+def view(image: np.ndarray, size: int, p: AffineParams = CENTRE_VIEW) -> np.ndarray:
+    """`image` rescaled to `size` and transformed by `p` in a single interpolation."""
+    return warp(image, compose_affine(image.shape[0], image.shape[1], size, p), size)

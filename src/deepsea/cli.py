@@ -1,0 +1,169 @@
+"""The `deepsea` command: one subcommand per pipeline stage, so every rule's job also runs by hand.
+
+Each Snakemake rule calls exactly one of these with explicit paths and settings; the command line is logged first
+so a rule's log shows how to rerun it. Errors caused by input or configuration (`DeepseaError`) are printed
+without a traceback and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+
+from deepsea.errors import DeepseaError
+
+log = logging.getLogger("deepsea")
+
+
+def _cmd_make_demo_data(a: argparse.Namespace) -> None:
+    from deepsea.demo import DemoSettings, make_demo_data
+
+    make_demo_data(a.out, DemoSettings(n_train=a.n_train, n_test=a.n_test, n_classes=a.classes, seed=a.seed,
+                                       imbalance=a.imbalance), workers=a.workers)
+
+
+def _cmd_pack(a: argparse.Namespace) -> None:
+    from deepsea.pack import pack
+
+    pack(a.dir, a.subset, a.out, a.report, on_bad_image=a.on_bad_image, workers=a.workers)
+
+
+def _cmd_split(a: argparse.Namespace) -> None:
+    from deepsea.imageset import ImageSet
+    from deepsea.io import write_json
+    from deepsea.splits import stratified_split
+
+    data = ImageSet.load(a.data)
+    split = stratified_split(data.ids, data.labels, data.class_names, a.valid_fraction, a.seed, a.purpose)
+    write_json(a.out, split.to_json())
+    log.info("split (%s, seed %d): %d train / %d valid -> %s", a.purpose, a.seed, len(split.train_ids),
+             len(split.valid_ids), a.out)
+
+
+def _cmd_train(a: argparse.Namespace) -> None:
+    from deepsea.settings import load_model_settings
+    from deepsea.train import train
+
+    train(load_model_settings(a.settings), a.data, a.split, a.out, a.log_csv, a.device, a.threads)
+
+
+def _cmd_predict(a: argparse.Namespace) -> None:
+    from deepsea.predict import predict
+
+    predict(a.model, a.data, a.subset, a.out, a.split, a.batch_size, a.device, a.threads)
+
+
+def _cmd_evaluate(a: argparse.Namespace) -> None:
+    from deepsea.evaluate import evaluate
+
+    evaluate(a.pred, a.data, a.split, a.out)
+
+
+def _cmd_submit(a: argparse.Namespace) -> None:
+    from deepsea.submission import submit
+
+    submit(a.pred, a.test_data, a.out, a.class_order)
+
+
+def _cmd_score(a: argparse.Namespace) -> None:
+    from deepsea.io import write_json
+    from deepsea.submission import score_submission
+
+    result = score_submission(a.submission, a.labels)
+    print(json.dumps(result, indent=2))
+    if a.out:
+        write_json(a.out, result)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deepsea", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], None], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("make-demo-data", _cmd_make_demo_data, "generate the synthetic plankton-like demo data set")
+    p.add_argument("--out", default="data/demo", help="output folder (default: data/demo)")
+    p.add_argument("--n-train", type=int, default=1000, help="training images (default 1000)")
+    p.add_argument("--n-test", type=int, default=500, help="test images (default 500)")
+    p.add_argument("--classes", type=int, default=10, help="number of classes (default 10; 121 as NDSB)")
+    p.add_argument("--imbalance", type=float, default=0.35, help="geometric decay of class sizes (default 0.35)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="processes drawing images")
+
+    p = add("pack", _cmd_pack, "read, validate and pack a folder of images (NDSB layout)")
+    p.add_argument("--dir", required=True, help="train folder (<dir>/<class>/<image>) or test folder")
+    p.add_argument("--subset", required=True, choices=["train", "test"])
+    p.add_argument("--out", required=True, help="packed .npz to write")
+    p.add_argument("--report", required=True, help="JSON report to write (counts, skipped files)")
+    p.add_argument("--on-bad-image", choices=["error", "skip"], default="error")
+    p.add_argument("--workers", type=int, default=1, help="decoding threads")
+
+    p = add("split", _cmd_split, "stratified train/validation split of the packed training data")
+    p.add_argument("--data", required=True, help="packed training data (.npz)")
+    p.add_argument("--valid-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--purpose", choices=["valid", "bag"], default="valid")
+    p.add_argument("--out", required=True, help="split JSON to write")
+
+    p = add("train", _cmd_train, "train one model entry")
+    p.add_argument("--settings", required=True, help="the model's settings as JSON, or a JSON file")
+    p.add_argument("--data", required=True, help="packed training data (.npz)")
+    p.add_argument("--split", required=True, help="split JSON the model trains on")
+    p.add_argument("--out", required=True, help="model file to write (model.pt)")
+    p.add_argument("--log-csv", required=True, help="training log CSV to write")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    p.add_argument("--threads", type=int, default=1)
+
+    p = add("predict", _cmd_predict, "class probabilities of a trained model for one subset")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True, help="packed data (.npz): training data for train/valid, test data")
+    p.add_argument("--subset", required=True, choices=["train", "valid", "test"])
+    p.add_argument("--split", help="split JSON (needed for train/valid)")
+    p.add_argument("--out", required=True, help="predictions .npy to write (meta JSON beside it)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=1)
+
+    p = add("evaluate", _cmd_evaluate, "validation log loss and top-1..5 accuracy of a prediction file")
+    p.add_argument("--pred", required=True, help="validation predictions .npy")
+    p.add_argument("--data", required=True, help="packed training data (.npz), for the labels")
+    p.add_argument("--split", required=True)
+    p.add_argument("--out", required=True, help="evaluation JSON to write")
+
+    p = add("submit", _cmd_submit, "average test predictions into a validated, gzipped submission CSV")
+    p.add_argument("--pred", required=True, nargs="+", help="test predictions .npy (averaged)")
+    p.add_argument("--test-data", required=True, help="packed test data (.npz), for the ids")
+    p.add_argument("--class-order", default="sorted", help="'sorted' or a file with one class name per line")
+    p.add_argument("--out", required=True, help="submission .csv.gz to write")
+
+    p = add("score", _cmd_score, "score a submission against known test labels (image,class CSV)")
+    p.add_argument("--submission", required=True)
+    p.add_argument("--labels", required=True)
+    p.add_argument("--out", help="also write the scores as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    log.info("$ deepsea %s", shlex.join(argv))
+    try:
+        args.func(args)
+    except DeepseaError as err:
+        print(f"deepsea {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

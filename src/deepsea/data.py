@@ -1,0 +1,77 @@
+"""Feeding images to a network: normalisation statistics, centre views, and augmented training batches.
+
+Training batches are a pure function of (seed, step): which images (a seeded permutation per epoch) and how each
+is augmented (a generator seeded by step and position). That makes training reproducible regardless of the number
+of DataLoader workers, and lets a resumed run continue with exactly the batches an uninterrupted run would see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from deepsea.augment import CENTRE_VIEW, AffineParams, sample_params, view
+from deepsea.imageset import ImageSet
+from deepsea.settings import AugmentationRanges
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Global zero-mean unit-variance statistics of the training images' centre views (seed 000, 3.1)."""
+
+    mean: float
+    std: float
+
+    @classmethod
+    def fit(cls, images: ImageSet, size: int) -> Normalisation:
+        total, total_sq, count = 0.0, 0.0, 0
+        for image in images:
+            v = view(image, size).astype(np.float64)
+            total, total_sq, count = total + v.sum(), total_sq + (v * v).sum(), count + v.size
+        mean = total / count
+        return cls(float(mean), float(max(np.sqrt(max(total_sq / count - mean * mean, 0.0)), 1e-6)))
+
+    def apply(self, batch: np.ndarray) -> np.ndarray:
+        return (batch - self.mean) / self.std
+
+
+def views_batch(images: ImageSet, indices: np.ndarray, size: int, norm: Normalisation,
+                params: list[AffineParams] | None = None) -> torch.Tensor:
+    """(B, 1, size, size) float tensor of the given images, each with its view parameters (default: centre)."""
+    params = params or [CENTRE_VIEW] * len(indices)
+    batch = np.stack([view(images.image(int(i)), size, p) for i, p in zip(indices, params)])
+    return torch.from_numpy(norm.apply(batch)[:, None].astype(np.float32))
+
+
+class AugmentedBatches(Dataset):
+    """Item `step` is the training batch of that step: (images (B,1,S,S), labels (B,))."""
+
+    def __init__(self, images: ImageSet, size: int, batch_size: int, ranges: AugmentationRanges,
+                 norm: Normalisation, seed: int):
+        self.images, self.size, self.batch_size = images, size, batch_size
+        self.ranges, self.norm, self.seed = ranges, norm, seed
+        self._epoch_cache: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:  # not used for sampling; steps are requested explicitly
+        return 2**62
+
+    def _order(self, epoch: int) -> np.ndarray:
+        if epoch not in self._epoch_cache:
+            self._epoch_cache = {epoch: np.random.default_rng([self.seed, 1, epoch]).permutation(len(self.images))}
+        return self._epoch_cache[epoch]
+
+    def indices(self, step: int) -> np.ndarray:
+        """Image positions of batch `step`: consecutive slices of a fresh permutation every epoch."""
+        n = len(self.images)
+        positions = np.arange(step * self.batch_size, (step + 1) * self.batch_size)
+        return np.array([self._order(int(p // n))[p % n] for p in positions], dtype=np.int64)
+
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.indices(step)
+        rng = np.random.default_rng([self.seed, 2, step])
+        params = [sample_params(self.ranges, rng) for _ in idx]
+        x = views_batch(self.images, idx, self.size, self.norm, params)
+        return x, torch.from_numpy(self.images.labels[idx].astype(np.int64))

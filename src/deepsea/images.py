@@ -1,0 +1,86 @@
+"""Reading one image file into the grayscale uint8 array every stage works on.
+
+Plankton images are grayscale, dark organisms on a light background. Users bring whatever OpenCV reads, so this
+module normalises the variety once, at packing time: colour is converted to gray, 16-bit and float images are
+scaled to 8 bits, an alpha channel is composited onto the white background. Anything unreadable raises
+`BadImageError` with the file named, so packing can stop or skip and report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from deepsea.errors import BadImageError
+
+# Extensions OpenCV's imread decodes in its PyPI builds; other files in a data folder are reported, not guessed at.
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm",
+     ".pnm", ".pxm", ".sr", ".ras", ".jp2", ".exr", ".hdr", ".pic"}
+)
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """A decoded grayscale image and what had to be done to it (worth reporting once per data set)."""
+
+    pixels: np.ndarray  # (H, W) uint8
+    converted_from: str | None  # e.g. "colour", "16-bit", "alpha"; None if it already was 8-bit gray
+
+
+def is_image_file(path: Path) -> bool:
+    """True if the extension is one OpenCV decodes (case-insensitive)."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def read_gray(path: str | Path) -> DecodedImage:
+    """Decode `path` to 2-D uint8 grayscale, or raise `BadImageError` naming the file and the problem."""
+    path = Path(path)
+    try:
+        raw = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode copes with non-ASCII paths
+    except OSError as err:
+        raise BadImageError(f"{path}: cannot read file ({err.strerror}).") from err
+    if raw.size == 0:
+        raise BadImageError(f"{path}: empty file (0 bytes).")
+    image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise BadImageError(f"{path}: not a readable image (corrupt, truncated or unsupported format).")
+    return to_gray_uint8(image, path)
+
+
+def to_gray_uint8(image: np.ndarray, path: str | Path = "<array>") -> DecodedImage:
+    """Convert any OpenCV-decoded array (gray, BGR, BGRA; 8/16-bit or float) to 2-D uint8 gray."""
+    notes: list[str] = []
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.dtype != np.uint8:
+        notes.append(f"{image.dtype}")
+        image = _scale_to_uint8(image)
+    if image.ndim == 3:
+        if image.shape[2] == 4:
+            notes.append("alpha")
+            alpha = image[:, :, 3:4].astype(np.float32) / 255.0
+            white = np.full_like(image[:, :, :3], 255, dtype=np.float32)
+            image = np.round(image[:, :, :3] * alpha + white * (1.0 - alpha)).astype(np.uint8)
+        if image.shape[2] == 3:
+            if not (np.array_equal(image[:, :, 0], image[:, :, 1]) and np.array_equal(image[:, :, 1], image[:, :, 2])):
+                notes.append("colour")
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        else:
+            raise BadImageError(f"{path}: unsupported channel count {image.shape[2]}.")
+    if image.ndim != 2 or image.shape[0] == 0 or image.shape[1] == 0:
+        raise BadImageError(f"{path}: image has no pixels (shape {image.shape}).")
+    return DecodedImage(np.ascontiguousarray(image), ", ".join(notes) or None)
+
+
+def _scale_to_uint8(image: np.ndarray) -> np.ndarray:
+    """Map 16-bit ints to 8 bits by their type range, floats by [0, 1] (values outside are clipped)."""
+    if np.issubdtype(image.dtype, np.integer):
+        info = np.iinfo(image.dtype)
+        scaled = (image.astype(np.float64) - info.min) / (info.max - info.min) * 255.0
+    else:
+        scaled = np.nan_to_num(image.astype(np.float64), nan=1.0) * 255.0
+    return np.clip(np.round(scaled), 0, 255).astype(np.uint8)

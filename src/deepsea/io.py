@@ -1,0 +1,146 @@
+"""File I/O in one place: atomic writes and readers that fail with clear errors.
+
+Why atomic: Snakemake (and users) treat an existing output file as finished. A job killed halfway must never leave
+a truncated file that a later step could read, so every writer writes to a temporary file in the same directory
+and renames it into place (rename is atomic on POSIX within one file system).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepsea.errors import DataMismatchError, DeepseaError, NonFiniteError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write `obj` as indented, key-sorted JSON (stable bytes for identical content)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file, naming the file if it is missing or malformed."""
+    p = Path(path)
+    if not p.is_file():
+        raise DeepseaError(f"{p}: file not found. Run the stage that makes it first (e.g. `snakemake {p}`).")
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as err:
+        raise DeepseaError(f"{p}: not valid JSON ({err}). Delete it and rerun the stage that makes it.") from err
+
+
+def write_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
+    """Write arrays to an uncompressed .npz atomically (uncompressed: packing is I/O bound, not disk bound)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def read_npz(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Read every array of an .npz into memory, checking that the `required` names are present."""
+    p = Path(path)
+    if not p.is_file():
+        raise DeepseaError(f"{p}: file not found. Run the stage that makes it first (e.g. `snakemake {p}`).")
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError) as err:
+        raise DeepseaError(f"{p}: not a readable .npz file ({err}). Delete it and rerun its stage.") from err
+    missing = [name for name in required if name not in arrays]
+    if missing:
+        raise DeepseaError(f"{p}: missing arrays {missing}; it was made by another version. Delete it and rerun.")
+    return arrays
+
+
+def write_gzip_text(path: str | os.PathLike[str], text: str) -> None:
+    """Gzip `text` with a fixed header (no file name, mtime 0) so identical text gives identical bytes."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+            gz.write(text.encode("utf-8"))
+
+
+def save_predictions(
+    path: str | os.PathLike[str], probs: np.ndarray, ids: list[str], class_names: list[str], **meta: Any
+) -> None:
+    """Save class probabilities as `<path>` (.npy, float32, rows = ids) with a `<stem>.meta.json` beside it.
+
+    The meta file holds the image ids, the class names and anything else worth keeping next to the numbers
+    (e.g. the augmentation views). It is written first, so a present .npy always has its meta.
+    """
+    probs = np.asarray(probs, dtype=np.float32)
+    check_probabilities(probs, str(path))
+    if probs.shape != (len(ids), len(class_names)):
+        raise DataMismatchError(
+            f"{path}: predictions have shape {probs.shape} but there are {len(ids)} ids and "
+            f"{len(class_names)} classes."
+        )
+    write_json(meta_path(path), {"ids": list(ids), "class_names": list(class_names), **meta})
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, probs)
+
+
+def meta_path(path: str | os.PathLike[str]) -> Path:
+    """The meta file that belongs to a predictions .npy file."""
+    p = Path(path)
+    return p.with_name(p.stem + ".meta.json")
+
+
+def load_predictions(path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str], list[str]]:
+    """Load (probabilities, ids, class names), refusing files whose meta disagrees or which hold NaN/inf."""
+    p = Path(path)
+    if not p.is_file():
+        raise DeepseaError(f"{p}: predictions not found. Run `snakemake {p}` first.")
+    probs = np.load(p, allow_pickle=False)
+    meta = read_json(meta_path(p))
+    ids, class_names = meta["ids"], meta["class_names"]
+    if probs.shape != (len(ids), len(class_names)):
+        raise DataMismatchError(
+            f"{p}: shape {probs.shape} does not match its meta file ({len(ids)} ids, {len(class_names)} classes). "
+            "Delete both and rerun the prediction."
+        )
+    check_probabilities(probs, str(p))
+    return probs, ids, class_names
+
+
+def check_probabilities(probs: np.ndarray, where: str, atol: float = 1e-3) -> None:
+    """Refuse a probability matrix with NaN/inf, negative entries or rows that do not sum to 1."""
+    if probs.ndim != 2:
+        raise DataMismatchError(f"{where}: expected a 2-D (images x classes) array, got shape {probs.shape}.")
+    finite = np.isfinite(probs).all(axis=1)
+    if not finite.all():
+        rows = np.flatnonzero(~finite)[:5].tolist()
+        raise NonFiniteError(f"{where}: NaN or inf in {int((~finite).sum())} rows (first: {rows}). Rerun the stage.")
+    if (probs < 0).any():
+        raise DataMismatchError(f"{where}: negative probabilities. Rerun the stage that made it.")
+    sums = probs.sum(axis=1, dtype=np.float64)
+    bad = np.flatnonzero(np.abs(sums - 1.0) > atol)
+    if bad.size:
+        raise DataMismatchError(
+            f"{where}: {bad.size} rows do not sum to 1 (row {int(bad[0])} sums to {sums[bad[0]]:.6f})."
+        )

@@ -1,0 +1,1 @@
+"""Network architectures; `registry.build_model` is the one entry point."""

@@ -1,0 +1,159 @@
+"""Stage 1, `deepsea pack`: read every image of a data folder once, validate it, store it as an `ImageSet`.
+
+Layouts (NDSB): training data is `<train_dir>/<class name>/<image>`; test data is `<test_dir>/<image>` (images in
+sub-folders are accepted; their id is the path relative to `test_dir`). Image ids are paths relative to the data
+folder with `/` separators, so they are unique even when two folders hold files of the same name. Class names are
+the sorted sub-folder names, so the label numbering does not depend on the file system's listing order.
+
+Bad input (unreadable, empty, zero-size, a non-image file, a file outside any class folder) either stops packing
+with one error that lists every bad file (`on_bad_image: error`, the default) or is skipped and listed in the
+report (`on_bad_image: skip`). Hidden files (`.DS_Store`, `._x.jpg`) are ignored silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from tqdm import tqdm
+
+from deepsea.errors import BadImageError, DeepseaError
+from deepsea.images import DecodedImage, is_image_file, read_gray
+from deepsea.imageset import NO_LABEL, ImageSet
+from deepsea.io import write_json
+
+log = logging.getLogger(__name__)
+
+Subset = Literal["train", "test"]
+OnBadImage = Literal["error", "skip"]
+
+
+@dataclass
+class PackReport:
+    """What packing found: kept counts, skipped files with reasons, conversions made."""
+
+    subset: str
+    source: str
+    n_images: int = 0
+    per_class: dict[str, int] = field(default_factory=dict)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    converted: dict[str, int] = field(default_factory=dict)
+    min_side: int = 0
+    max_side: int = 0
+
+
+def list_files(root: Path, subset: Subset) -> tuple[list[tuple[Path, str]], list[dict[str, str]], list[str]]:
+    """Find candidate files under `root`: ((path, class name or ''), not-image problems, class names)."""
+    if not root.is_dir():
+        raise DeepseaError(
+            f"{root}: {subset} folder not found. Set data.{subset}_dir in your config to the folder that holds "
+            f"the {subset} images" + (" (one sub-folder per class)." if subset == "train" else ".")
+        )
+    problems: list[dict[str, str]] = []
+    entries: list[tuple[Path, str]] = []
+    class_names: list[str] = []
+    if subset == "train":
+        for child in sorted(root.iterdir()):
+            if child.name.startswith("."):
+                continue
+            if child.is_dir():
+                class_names.append(child.name)
+                entries += [(p, child.name) for p in _walk(child)]
+            else:
+                problems.append({"file": str(child), "reason": "file outside any class folder (expected "
+                                 "<train_dir>/<class>/<image>)"})
+        if not class_names:
+            raise DeepseaError(f"{root}: no class sub-folders. Training data must be <train_dir>/<class>/<image>.")
+    else:
+        entries = [(p, "") for p in _walk(root)]
+    images: list[tuple[Path, str]] = []
+    for path, cls in entries:
+        if is_image_file(path):
+            images.append((path, cls))
+        else:
+            problems.append({"file": str(path), "reason": f"not an image file (extension '{path.suffix}')"})
+    return images, problems, class_names
+
+
+def _walk(folder: Path) -> list[Path]:
+    """All non-hidden files below `folder`, sorted (sorted: the packed order must not depend on the file system)."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [Path(dirpath, f) for f in filenames if not f.startswith(".")]
+    return sorted(found)
+
+
+def _decode(path: Path) -> DecodedImage | BadImageError:
+    try:
+        return read_gray(path)
+    except BadImageError as err:
+        return err
+
+
+def pack(
+    root: str | os.PathLike[str],
+    subset: Subset,
+    out: str | os.PathLike[str],
+    report_path: str | os.PathLike[str],
+    on_bad_image: OnBadImage = "error",
+    workers: int = 1,
+) -> PackReport:
+    """Pack the images under `root` into `out` (.npz) and write a JSON report; return the report."""
+    root = Path(root)
+    files, problems, class_names = list_files(root, subset)
+    label_of = {name: i for i, name in enumerate(class_names)}
+    report = PackReport(subset=subset, source=str(root))
+
+    pixels, ids, labels = [], [], []
+    # OpenCV's decoders release the GIL, so threads decode in parallel without pickling pixels between processes.
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = pool.map(_decode, [p for p, _ in files], chunksize=64)
+        for (path, cls), result in tqdm(zip(files, results), total=len(files), desc=f"pack {subset}",
+                                        unit="img", mininterval=2.0):
+            if isinstance(result, BadImageError):
+                problems.append({"file": str(path), "reason": str(result).removeprefix(f"{path}: ")})
+                continue
+            pixels.append(result.pixels)
+            ids.append(path.relative_to(root).as_posix())
+            labels.append(label_of[cls] if subset == "train" else NO_LABEL)
+            if result.converted_from:
+                report.converted[result.converted_from] = report.converted.get(result.converted_from, 0) + 1
+
+    if problems:
+        listing = "\n".join(f"  {p['file']}: {p['reason']}" for p in problems[:50])
+        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        if on_bad_image == "error":
+            raise BadImageError(
+                f"{len(problems)} bad file(s) in {root}:\n{listing}{more}\nFix or remove them, or set "
+                "`data.on_bad_image: skip` in the config to skip them (they are then listed in the pack report)."
+            )
+        log.warning("skipped %d bad file(s) in %s:\n%s%s", len(problems), root, listing, more)
+    report.skipped = problems
+
+    if not pixels:
+        raise DeepseaError(f"{root}: no readable images found for the {subset} set.")
+    if subset == "train":
+        counts = [labels.count(i) for i in range(len(class_names))]
+        empty = [name for name, n in zip(class_names, counts) if n == 0]
+        if empty:
+            raise DeepseaError(
+                f"{root}: class folder(s) with no usable images: {empty}. Add images or remove the folder(s); a "
+                "class without training images cannot be learned."
+            )
+        report.per_class = dict(zip(class_names, counts))
+    for kind, n in report.converted.items():
+        log.warning("%s: converted %d %s image(s) to 8-bit grayscale", root, n, kind)
+
+    images = ImageSet.from_images(pixels, ids, labels, class_names)
+    images.save(out)
+    report.n_images = len(images)
+    report.min_side = int(images.shapes.min())
+    report.max_side = int(images.shapes.max())
+    write_json(report_path, report.__dict__)
+    log.info("packed %d %s images from %s (%d skipped) -> %s", len(images), subset, root, len(problems), out)
+    return report

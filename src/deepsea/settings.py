@@ -1,0 +1,132 @@
+"""Typed settings for a model entry of `config.yaml`, and their strict construction from a dict.
+
+The workflow validates `config.yaml` against `workflow/schemas/config.schema.yaml` (which fills in defaults), then
+hands each stage the resolved settings of one model as JSON on the command line. This module turns that JSON back
+into dataclasses and refuses unknown keys by name, so a stage run by hand with a typo fails as clearly as the
+workflow does. The dataclass defaults mirror the schema defaults (a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
+
+from deepsea.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AugmentationRanges:
+    """Ranges of the random affine augmentation applied to every training image (seed 000, section 3.1)."""
+
+    rotation: float = 360.0  # degrees, uniform in [0, rotation)
+    translation: float = 10.0  # pixels of the network input, uniform in [-t, t] per axis
+    zoom: float = 1.6  # log-uniform in [1/zoom, zoom]
+    shear: float = 20.0  # degrees, uniform in [-shear, shear]
+    stretch: float = 1.3  # log-uniform in [1/stretch, stretch]; x is multiplied, y divided
+    flip: bool = True  # mirror with probability 1/2
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation settings. lr drops by 10x at each fraction of `steps` in `lr_drops` (original: 84%, 95%)."""
+
+    steps: int = 600
+    batch_size: int = 32
+    learning_rate: float = 0.003
+    lr_drops: tuple[float, ...] = (0.84, 0.95)
+    optimizer: str = "sgd"  # sgd (Nesterov momentum) or adam
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    checkpoint_every: int = 100
+    eval_every: int = 100
+    workers: int = 1  # DataLoader worker processes producing augmented batches
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """One model entry: architecture, input size, which split it trains on, training and augmentation."""
+
+    name: str
+    architecture: str = "plain"
+    input_size: int = 32
+    params: dict[str, Any] = field(default_factory=dict)  # architecture-specific (widths, dense units, ...)
+    split: str = "valid"  # "valid" (the standard split) or "bag_<seed>"
+    seed: int = 0
+    train: TrainSettings = field(default_factory=TrainSettings)
+    augmentation: AugmentationRanges = field(default_factory=AugmentationRanges)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
+    """Build dataclass `cls` from `data`, naming unknown keys (with a suggestion) and wrong types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}.")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = get_type_hints(cls)
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(key, list(fields), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else f" Known keys: {sorted(fields)}."
+        raise ConfigError(f"{where}.{key}: unknown key.{hint}")
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            values[key] = from_dict(hint, value, f"{where}.{key}")  # type: ignore[arg-type]
+        elif hint == tuple[float, ...]:
+            values[key] = tuple(float(v) for v in value)
+        else:
+            values[key] = _check_scalar(hint, value, f"{where}.{key}")
+    return cls(**values)
+
+
+def _check_scalar(hint: Any, value: Any, where: str) -> Any:
+    expected = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}.get(hint)
+    if expected is None:
+        return value
+    if isinstance(value, bool) and hint is not bool or not isinstance(value, expected):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}.")
+    return float(value) if hint is float else value
+
+
+def load_model_settings(text_or_path: str) -> ModelSettings:
+    """Parse model settings given as a JSON string or as the path of a JSON file."""
+    text = Path(text_or_path).read_text() if not text_or_path.lstrip().startswith("{") else text_or_path
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--settings: not valid JSON ({err}).") from err
+    settings = from_dict(ModelSettings, data, f"models.{data.get('name', '?')}")
+    validate_model_settings(settings)
+    return settings
+
+
+def validate_model_settings(s: ModelSettings) -> None:
+    """Range checks the schema cannot express across keys, with the key and the fix named."""
+    where = f"models.{s.name}"
+    if s.input_size < 8:
+        raise ConfigError(f"{where}.input_size: {s.input_size} is too small; use at least 8 (the original: 95).")
+    t = s.train
+    if t.learning_rate <= 0:
+        raise ConfigError(f"{where}.train.learning_rate: must be positive, got {t.learning_rate}.")
+    if t.steps < 1 or t.batch_size < 1:
+        raise ConfigError(f"{where}.train: steps and batch_size must be at least 1.")
+    if any(not 0 < f < 1 for f in t.lr_drops) or list(t.lr_drops) != sorted(t.lr_drops):
+        raise ConfigError(f"{where}.train.lr_drops: increasing fractions of the steps in (0, 1), e.g. [0.84, 0.95].")
+    if t.optimizer not in ("sgd", "adam"):
+        raise ConfigError(f"{where}.train.optimizer: 'sgd' or 'adam', got '{t.optimizer}'.")
+    if s.split != "valid" and not (s.split.startswith("bag_") and s.split[4:].isdigit()):
+        raise ConfigError(f"{where}.split: 'valid' or 'bag_<seed>', got '{s.split}'.")

@@ -1,0 +1,220 @@
+"""Stage 4, `deepsea train`: train one model entry on its split, with checkpoints that survive a kill.
+
+The loop (one screen, no framework): SGD with Nesterov momentum (or Adam), learning rate dropped 10x at the
+configured fractions of the steps, augmented batches produced by DataLoader workers while the model trains, an
+evaluation of the validation split every `eval_every` steps into a CSV log, and a checkpoint every
+`checkpoint_every` steps (and on SIGTERM). A rerun with the same settings resumes from the checkpoint and ends
+with the same weights as an uninterrupted run on CPU; a checkpoint made with other settings is ignored.
+A NaN or infinite loss stops training with an error; the last good checkpoint is kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import os
+import signal
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from deepsea.data import AugmentedBatches, Normalisation, views_batch
+from deepsea.device import resolve_device
+from deepsea.errors import DeepseaError, NonFiniteError
+from deepsea.imageset import ImageSet
+from deepsea.io import atomic_path, read_json
+from deepsea.models.registry import build_model
+from deepsea.settings import ModelSettings, from_dict
+from deepsea.splits import Split
+
+log = logging.getLogger(__name__)
+
+LOG_COLUMNS = ["step", "epoch", "learning_rate", "train_loss", "valid_loss", "valid_accuracy", "seconds"]
+
+
+def learning_rate(settings: ModelSettings, step: int) -> float:
+    """Step schedule: the base rate divided by 10 for every drop fraction already passed."""
+    t = settings.train
+    drops = sum(step >= int(f * t.steps) for f in t.lr_drops)
+    return t.learning_rate * 0.1**drops
+
+
+def make_optimizer(settings: ModelSettings, model: nn.Module) -> torch.optim.Optimizer:
+    t = settings.train
+    if t.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=t.learning_rate, momentum=t.momentum, nesterov=True,
+                           weight_decay=t.weight_decay)
+
+
+def training_fingerprint(settings: ModelSettings, train_ids: list[str]) -> str:
+    """Identifies what a checkpoint was trained on; a checkpoint with another fingerprint is not resumed."""
+    digest = hashlib.sha256(settings.to_json().encode())
+    digest.update("\n".join(train_ids).encode())
+    return digest.hexdigest()
+
+
+def split_images(data: ImageSet, split_path: str | os.PathLike[str]) -> tuple[ImageSet, ImageSet]:
+    """(training images, validation images) of a split file."""
+    split = Split.from_json(read_json(split_path), str(split_path))
+    return (data.subset(data.index_of(split.train_ids, str(split_path))),
+            data.subset(data.index_of(split.valid_ids, str(split_path))))
+
+
+@torch.no_grad()
+def evaluate_centre(model: nn.Module, images: ImageSet, size: int, norm: Normalisation, device: torch.device,
+                    batch_size: int = 256) -> tuple[float, float]:
+    """Validation (log loss, accuracy) on centre views; NaN when the split has no validation images."""
+    if len(images) == 0:
+        return float("nan"), float("nan")
+    model.eval()
+    losses, correct = 0.0, 0
+    for start in range(0, len(images), batch_size):
+        idx = np.arange(start, min(start + batch_size, len(images)))
+        logits = model(views_batch(images, idx, size, norm).to(device)).float()
+        y = torch.from_numpy(images.labels[idx].astype(np.int64)).to(device)
+        losses += F.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+    model.train()
+    return losses / len(images), correct / len(images)
+
+
+class _StopRequested(Exception):
+    pass
+
+
+def train(
+    settings: ModelSettings,
+    data_path: str | os.PathLike[str],
+    split_path: str | os.PathLike[str],
+    out_model: str | os.PathLike[str],
+    out_log: str | os.PathLike[str],
+    device_name: str = "auto",
+    threads: int = 1,
+) -> None:
+    """Train `settings` on the split's training images; write the model and the CSV training log."""
+    torch.set_num_threads(max(1, threads))
+    torch.manual_seed(settings.seed)
+    device = resolve_device(device_name)
+    out_model = Path(out_model)
+    checkpoint_path = out_model.with_name("checkpoint.pt")
+
+    data = ImageSet.load(data_path)
+    train_set, valid_set = split_images(data, split_path)
+    t = settings.train
+    norm = Normalisation.fit(train_set, settings.input_size)
+    model = build_model(settings.architecture, len(data.class_names), settings.input_size, settings.params,
+                        f"models.{settings.name}").to(device)
+    optimizer = make_optimizer(settings, model)
+    fingerprint = training_fingerprint(settings, train_set.ids.tolist())
+    log.info("model %s: %s, %d parameters, %d training / %d validation images, %d steps on %s",
+             settings.name, settings.architecture, sum(p.numel() for p in model.parameters()), len(train_set),
+             len(valid_set), t.steps, device)
+
+    start_step, rows = 0, []
+    if checkpoint_path.exists():
+        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        if state.get("fingerprint") == fingerprint:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["torch_rng"])
+            start_step, rows = state["step"], state["log_rows"]
+            log.info("resuming from %s at step %d", checkpoint_path, start_step)
+        else:
+            log.warning("ignoring %s: it was made with other settings or another split", checkpoint_path)
+
+    def save_checkpoint(step: int) -> None:
+        with atomic_path(checkpoint_path) as tmp:
+            torch.save({"fingerprint": fingerprint, "step": step, "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                        "log_rows": rows}, tmp)
+
+    stop = {"requested": False}
+    previous_handler = signal.signal(signal.SIGTERM, lambda *_: stop.update(requested=True))
+    batches = AugmentedBatches(train_set, settings.input_size, t.batch_size, settings.augmentation, norm,
+                               settings.seed)
+    loader = DataLoader(batches, sampler=range(start_step, t.steps), batch_size=None, num_workers=t.workers,
+                        prefetch_factor=4 if t.workers > 0 else None)
+    model.train()
+    running, count, began = 0.0, 0, time.monotonic()
+    step = start_step
+    try:
+        progress = tqdm(loader, total=t.steps, initial=start_step, desc=f"train {settings.name}", unit="step",
+                        mininterval=5.0)
+        for step, (x, y) in enumerate(progress, start=start_step):
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(settings, step)
+            loss = F.cross_entropy(model(x.to(device)), y.to(device))
+            if not torch.isfinite(loss):
+                raise NonFiniteError(
+                    f"models.{settings.name}: the training loss became {loss.item()} at step {step}. Lower "
+                    f"train.learning_rate (now {t.learning_rate}) or add weight_decay; the last good checkpoint "
+                    f"is kept at {checkpoint_path}, delete it to start over."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running, count = running + loss.item(), count + 1
+            done = step + 1
+            if done % t.eval_every == 0 or done == t.steps:
+                valid_loss, valid_acc = evaluate_centre(model, valid_set, settings.input_size, norm, device)
+                rows.append([done, round(done * t.batch_size / len(train_set), 3), learning_rate(settings, step),
+                             running / count, valid_loss, valid_acc, round(time.monotonic() - began, 1)])
+                progress.set_postfix(loss=f"{running / count:.3f}", valid=f"{valid_loss:.3f}")
+                log.info("step %d: train loss %.4f, valid loss %.4f, valid accuracy %.3f", done, running / count,
+                         valid_loss, valid_acc)
+                running, count = 0.0, 0
+            if done % t.checkpoint_every == 0 and done < t.steps:
+                save_checkpoint(done)
+            if stop["requested"]:
+                save_checkpoint(done)
+                raise _StopRequested
+    except _StopRequested:
+        raise DeepseaError(f"stopped by SIGTERM at step {step + 1}; rerun to resume from {checkpoint_path}.")
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+
+    write_log(out_log, rows)
+    save_model(out_model, model, settings, norm, data.class_names, t.steps)
+    checkpoint_path.unlink(missing_ok=True)
+    log.info("model %s trained in %.0f s -> %s", settings.name, time.monotonic() - began, out_model)
+
+
+def write_log(path: str | os.PathLike[str], rows: list[list[Any]]) -> None:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(LOG_COLUMNS)
+    writer.writerows(rows)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text.getvalue())
+
+
+def save_model(path: str | os.PathLike[str], model: nn.Module, settings: ModelSettings, norm: Normalisation,
+               class_names: list[str], steps: int) -> None:
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": state, "settings": settings.to_dict(), "normalisation": asdict(norm),
+                    "class_names": class_names, "steps": steps}, tmp)
+
+
+def load_model(path: str | os.PathLike[str], device: torch.device) -> tuple[nn.Module, ModelSettings,
+                                                                            Normalisation, list[str]]:
+    """A trained model ready for inference, with its settings, normalisation and class names."""
+    if not Path(path).is_file():
+        raise DeepseaError(f"{path}: trained model not found. Run `snakemake {path}` first.")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    settings = from_dict(ModelSettings, state["settings"], str(path))
+    model = build_model(settings.architecture, len(state["class_names"]), settings.input_size, settings.params,
+                        f"models.{settings.name}")
+    model.load_state_dict(state["state_dict"])
+    return model.to(device).eval(), settings, Normalisation(**state["normalisation"]), state["class_names"]

@@ -1,0 +1,26 @@
+# Stage 4: convnet training, once per model entry (a GPU rule: `gpu` resource for profiles to place it).
+
+
+rule train_convnet:
+    input:
+        data="results/data/train.npz",
+        split=lambda w: split_file(w.model),
+    output:
+        model="results/models/{model}/model.pt",
+        log_csv="results/models/{model}/train_log.csv",
+    params:
+        settings=lambda w: model_settings_json(w.model),
+        device=config["device"],
+    log:
+        "results/logs/train_convnet/{model}.log",
+    benchmark:
+        "results/benchmarks/train_convnet/{model}.tsv"
+    threads: config["threads"]["train"]
+    resources:
+        mem_mb=8000,
+        runtime=2880,
+        gpu=1,
+    shell:
+        "deepsea train --settings {params.settings:q} --data {input.data} --split {input.split} "
+        "--out {output.model} --log-csv {output.log_csv} --device {params.device} --threads {threads} "
+        "> {log} 2>&1"

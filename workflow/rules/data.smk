@@ -1,0 +1,47 @@
+# Stage 1: the demo data set (when configured) and packing of the image folders.
+
+
+rule demo_data:
+    output:
+        f"{config['demo']['dir']}/manifest.json",
+    params:
+        out=config["demo"]["dir"],
+        n_train=config["demo"]["n_train"],
+        n_test=config["demo"]["n_test"],
+        classes=config["demo"]["classes"],
+        seed=config["demo"]["seed"],
+    log:
+        "results/logs/demo_data.log",
+    benchmark:
+        "results/benchmarks/demo_data.tsv"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "deepsea make-demo-data --out {params.out} --n-train {params.n_train} --n-test {params.n_test} "
+        "--classes {params.classes} --seed {params.seed} --workers {threads} > {log} 2>&1"
+
+
+rule pack:
+    input:
+        data_source,
+    output:
+        data="results/data/{subset}.npz",
+        report="results/data/{subset}_report.json",
+    params:
+        folder=lambda w: config["data"][f"{w.subset}_dir"],
+        on_bad_image=config["data"]["on_bad_image"],
+    wildcard_constraints:
+        subset="train|test",
+    log:
+        "results/logs/pack/{subset}.log",
+    benchmark:
+        "results/benchmarks/pack/{subset}.tsv"
+    threads: config["threads"]["pack"]
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    shell:
+        "deepsea pack --dir {params.folder:q} --subset {wildcards.subset} --out {output.data} "
+        "--report {output.report} --on-bad-image {params.on_bad_image} --workers {threads} > {log} 2>&1"

@@ -1,0 +1,42 @@
+# Stage 2: the stratified validation split and the bagging splits.
+
+
+rule split_valid:
+    input:
+        "results/data/train.npz",
+    output:
+        "results/splits/valid.json",
+    params:
+        fraction=config["splits"]["valid_fraction"],
+        seed=config["splits"]["seed"],
+    log:
+        "results/logs/split/valid.log",
+    benchmark:
+        "results/benchmarks/split/valid.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    shell:
+        "deepsea split --data {input} --valid-fraction {params.fraction} --seed {params.seed} --purpose valid "
+        "--out {output} > {log} 2>&1"
+
+
+rule split_bag:
+    input:
+        "results/data/train.npz",
+    output:
+        "results/splits/bag_{seed}.json",
+    params:
+        fraction=config["splits"]["valid_fraction"],
+    log:
+        "results/logs/split/bag_{seed}.log",
+    benchmark:
+        "results/benchmarks/split/bag_{seed}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    shell:
+        "deepsea split --data {input} --valid-fraction {params.fraction} --seed {wildcards.seed} --purpose bag "
+        "--out {output} > {log} 2>&1"
