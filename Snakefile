@@ -10,6 +10,9 @@ configfile: "config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/splits.smk"
@@ -19,10 +22,10 @@ include: "workflow/rules/submission.smk"
 
 
 rule final_submission:
+    default_target: True
     input:
         SUBMISSION,
         expand("results/eval/{model}.json", model=config["submission"]["models"]),
-    default_target: True
 
 
 rule all:

@@ -1,11 +1,18 @@
 # Shared input functions and checks: the only Python in the workflow. Rules stay one `deepsea` command each.
 import json
+import sys
 from pathlib import Path
 
 from deepsea.errors import ConfigError
 from deepsea.settings import load_model_settings
 
 SUBMISSION = "results/submission/submission.csv.gz"
+CONDA_CPU = "../../envs/deepsea-cpu.yaml"  # used with --sdm conda; paths are relative to this file
+CONDA_GPU = "../../envs/deepsea-cuda.yaml"
+
+# Jobs run the `deepsea` command. Put the interpreter running Snakemake first on PATH, so that
+# `.venv/bin/snakemake ...` works without activating the venv.
+shell.prefix(f'export PATH="{Path(sys.executable).parent}":"$PATH"; ')
 
 
 wildcard_constraints:
@@ -17,8 +24,11 @@ wildcard_constraints:
 def model_settings_json(name):
     """The model entry, defaults filled by the schema, as the compact JSON `deepsea train --settings` reads.
 
-    It is a rule param, so editing one model's entry reruns that model's jobs and what depends on them only."""
-    return json.dumps({"name": name, **config["models"][name]}, sort_keys=True, separators=(",", ":"))
+    It is a rule param, so editing one model's entry reruns that model's jobs and what depends on them only.
+    """
+    return json.dumps(
+        {"name": name, **config["models"][name]}, sort_keys=True, separators=(",", ":")
+    )
 
 
 def check_config():
@@ -27,7 +37,9 @@ def check_config():
         load_model_settings(model_settings_json(name))
     unknown = [m for m in config["submission"]["models"] if m not in config["models"]]
     if unknown:
-        raise ConfigError(f"submission.models: {unknown} are not entries of `models` ({sorted(config['models'])}).")
+        raise ConfigError(
+            f"submission.models: {unknown} are not entries of `models` ({sorted(config['models'])})."
+        )
 
 
 check_config()
@@ -36,7 +48,11 @@ check_config()
 def split_file(model):
     """The split a model trains on: the standard validation split or one bagging split."""
     split = config["models"][model]["split"]
-    return "results/splits/valid.json" if split == "valid" else f"results/splits/{split}.json"
+    return (
+        "results/splits/valid.json"
+        if split == "valid"
+        else f"results/splits/{split}.json"
+    )
 
 
 def data_source(wildcards):
@@ -50,4 +66,8 @@ def data_source(wildcards):
 
 def packed_data(wildcards):
     """Packed images behind a subset: train and valid come from the training data."""
-    return "results/data/test.npz" if wildcards.subset == "test" else "results/data/train.npz"
+    return (
+        "results/data/test.npz"
+        if wildcards.subset == "test"
+        else "results/data/train.npz"
+    )

@@ -8,18 +8,20 @@ rule train_convnet:
     output:
         model="results/models/{model}/model.pt",
         log_csv="results/models/{model}/train_log.csv",
-    params:
-        settings=lambda w: model_settings_json(w.model),
-        device=config["device"],
     log:
         "results/logs/train_convnet/{model}.log",
     benchmark:
         "results/benchmarks/train_convnet/{model}.tsv"
+    conda:
+        CONDA_GPU
     threads: config["threads"]["train"]
     resources:
         mem_mb=8000,
         runtime=2880,
         gpu=1,
+    params:
+        settings=lambda w: model_settings_json(w.model),
+        device=config["device"],
     shell:
         "deepsea train --settings {params.settings:q} --data {input.data} --split {input.split} "
         "--out {output.model} --log-csv {output.log_csv} --device {params.device} --threads {threads} "

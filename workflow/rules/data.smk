@@ -4,20 +4,22 @@
 rule demo_data:
     output:
         f"{config['demo']['dir']}/manifest.json",
-    params:
-        out=config["demo"]["dir"],
-        n_train=config["demo"]["n_train"],
-        n_test=config["demo"]["n_test"],
-        classes=config["demo"]["classes"],
-        seed=config["demo"]["seed"],
     log:
         "results/logs/demo_data.log",
     benchmark:
         "results/benchmarks/demo_data.tsv"
+    conda:
+        CONDA_CPU
     threads: 2
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        out=lambda w, output: Path(output[0]).parent,
+        n_train=config["demo"]["n_train"],
+        n_test=config["demo"]["n_test"],
+        classes=config["demo"]["classes"],
+        seed=config["demo"]["seed"],
     shell:
         "deepsea make-demo-data --out {params.out} --n-train {params.n_train} --n-test {params.n_test} "
         "--classes {params.classes} --seed {params.seed} --workers {threads} > {log} 2>&1"
@@ -29,19 +31,21 @@ rule pack:
     output:
         data="results/data/{subset}.npz",
         report="results/data/{subset}_report.json",
-    params:
-        folder=lambda w: config["data"][f"{w.subset}_dir"],
-        on_bad_image=config["data"]["on_bad_image"],
-    wildcard_constraints:
-        subset="train|test",
     log:
         "results/logs/pack/{subset}.log",
     benchmark:
         "results/benchmarks/pack/{subset}.tsv"
+    wildcard_constraints:
+        subset="train|test",
+    conda:
+        CONDA_CPU
     threads: config["threads"]["pack"]
     resources:
         mem_mb=8000,
         runtime=60,
+    params:
+        folder=lambda w: config["data"][f"{w.subset}_dir"],
+        on_bad_image=config["data"]["on_bad_image"],
     shell:
         "deepsea pack --dir {params.folder:q} --subset {wildcards.subset} --out {output.data} "
         "--report {output.report} --on-bad-image {params.on_bad_image} --workers {threads} > {log} 2>&1"

@@ -12,13 +12,15 @@ rule predict_tta:
         "results/logs/predict_tta/{model}/{subset}.log",
     benchmark:
         "results/benchmarks/predict_tta/{model}/{subset}.tsv"
-    params:
-        device=config["device"],
+    conda:
+        CONDA_GPU
     threads: config["threads"]["predict"]
     resources:
         mem_mb=8000,
         runtime=720,
         gpu=1,
+    params:
+        device=config["device"],
     shell:
         "deepsea predict --model {input.model} --data {input.data} --subset {wildcards.subset} "
         "--split {input.split} --out {output} --device {params.device} --threads {threads} > {log} 2>&1"
@@ -35,6 +37,8 @@ rule evaluate:
         "results/logs/evaluate/{model}.log",
     benchmark:
         "results/benchmarks/evaluate/{model}.tsv"
+    conda:
+        CONDA_CPU
     threads: 1
     resources:
         mem_mb=4000,

@@ -6,17 +6,19 @@ rule split_valid:
         "results/data/train.npz",
     output:
         "results/splits/valid.json",
-    params:
-        fraction=config["splits"]["valid_fraction"],
-        seed=config["splits"]["seed"],
     log:
         "results/logs/split/valid.log",
     benchmark:
         "results/benchmarks/split/valid.tsv"
+    conda:
+        CONDA_CPU
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        fraction=config["splits"]["valid_fraction"],
+        seed=config["splits"]["seed"],
     shell:
         "deepsea split --data {input} --valid-fraction {params.fraction} --seed {params.seed} --purpose valid "
         "--out {output} > {log} 2>&1"
@@ -27,16 +29,18 @@ rule split_bag:
         "results/data/train.npz",
     output:
         "results/splits/bag_{seed}.json",
-    params:
-        fraction=config["splits"]["valid_fraction"],
     log:
         "results/logs/split/bag_{seed}.log",
     benchmark:
         "results/benchmarks/split/bag_{seed}.tsv"
+    conda:
+        CONDA_CPU
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        fraction=config["splits"]["valid_fraction"],
     shell:
         "deepsea split --data {input} --valid-fraction {params.fraction} --seed {wildcards.seed} --purpose bag "
         "--out {output} > {log} 2>&1"

@@ -3,20 +3,25 @@
 
 rule submit:
     input:
-        preds=expand("results/predictions/{model}/test.npy", model=config["submission"]["models"]),
+        preds=expand(
+            "results/predictions/{model}/test.npy",
+            model=config["submission"]["models"],
+        ),
         test="results/data/test.npz",
     output:
         SUBMISSION,
-    params:
-        class_order=config["submission"]["class_order"],
     log:
         "results/logs/submit.log",
     benchmark:
         "results/benchmarks/submit.tsv"
+    conda:
+        CONDA_CPU
     threads: 1
     resources:
         mem_mb=8000,
         runtime=30,
+    params:
+        class_order=config["submission"]["class_order"],
     shell:
         "deepsea submit --pred {input.preds} --test-data {input.test} --class-order {params.class_order:q} "
         "--out {output} > {log} 2>&1"

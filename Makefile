@@ -1,0 +1,46 @@
+# deepsea: set-up and everyday commands. `make run` and `make test` are all a fresh machine needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+CORES ?= all
+# The rules call the `deepsea` command: put the venv first on PATH for every recipe.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help install demo-data run test test-fast lint clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first and pinned: 2.13.0 is the CPU build on disk here; an open range would pull GBs of CUDA.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install deepsea with its dependencies
+
+demo-data: install  ## generate the synthetic demo data set (data/demo)
+	$(BIN)/snakemake --cores $(CORES) data/demo/manifest.json
+
+run: demo-data  ## run the whole DAG on the demo data and print its wall time
+	@start=$$(date +%s); \
+	$(BIN)/snakemake --cores $(CORES) final_submission && \
+	echo "make run: final_submission done in $$(( $$(date +%s) - start )) s -> results/submission/submission.csv.gz"
+
+test: install  ## unit, property and end-to-end tests
+	$(BIN)/pytest
+
+test-fast: install  ## the tests without the end-to-end Snakemake runs
+	$(BIN)/pytest -m "not slow"
+
+lint: install  ## ruff, snakefmt and snakemake --lint
+	$(BIN)/ruff check src tests
+	$(BIN)/snakefmt --check Snakefile workflow
+	$(BIN)/snakemake --lint
+
+clean:  ## remove results (not the venv or the data)
+	rm -rf results/* .snakemake
+	git checkout -- results/README.md
