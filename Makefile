@@ -38,6 +38,7 @@ test-fast: install  ## the tests without the end-to-end Snakemake runs
 
 lint: install  ## ruff, snakefmt and snakemake --lint
 	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 	$(BIN)/snakefmt --check Snakefile workflow
 	$(BIN)/snakemake --lint
 

@@ -80,8 +80,14 @@ def compose_affine(height: int, width: int, size: int, p: AffineParams = CENTRE_
 def warp(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     """Apply a 2x3 matrix to a uint8 gray image; returns the inverted view (ink) as float32 in [0, 1]."""
     ink = 255 - image
-    out = cv2.warpAffine(ink, matrix.astype(np.float64), (size, size), flags=cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    out = cv2.warpAffine(
+        ink,
+        matrix.astype(np.float64),
+        (size, size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
     return out.astype(np.float32) * (1.0 / 255.0)
 
 

@@ -22,8 +22,11 @@ log = logging.getLogger("deepsea")
 def _cmd_make_demo_data(a: argparse.Namespace) -> None:
     from deepsea.demo import DemoSettings, make_demo_data
 
-    make_demo_data(a.out, DemoSettings(n_train=a.n_train, n_test=a.n_test, n_classes=a.classes, seed=a.seed,
-                                       imbalance=a.imbalance), workers=a.workers)
+    make_demo_data(
+        a.out,
+        DemoSettings(n_train=a.n_train, n_test=a.n_test, n_classes=a.classes, seed=a.seed, imbalance=a.imbalance),
+        workers=a.workers,
+    )
 
 
 def _cmd_pack(a: argparse.Namespace) -> None:
@@ -40,8 +43,14 @@ def _cmd_split(a: argparse.Namespace) -> None:
     data = ImageSet.load(a.data)
     split = stratified_split(data.ids, data.labels, data.class_names, a.valid_fraction, a.seed, a.purpose)
     write_json(a.out, split.to_json())
-    log.info("split (%s, seed %d): %d train / %d valid -> %s", a.purpose, a.seed, len(split.train_ids),
-             len(split.valid_ids), a.out)
+    log.info(
+        "split (%s, seed %d): %d train / %d valid -> %s",
+        a.purpose,
+        a.seed,
+        len(split.train_ids),
+        len(split.valid_ids),
+        a.out,
+    )
 
 
 def _cmd_train(a: argparse.Namespace) -> None:
@@ -154,8 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     log.info("$ deepsea %s", shlex.join(argv))
     try:
         args.func(args)

@@ -38,19 +38,21 @@ class Normalisation:
         return (batch - self.mean) / self.std
 
 
-def views_batch(images: ImageSet, indices: np.ndarray, size: int, norm: Normalisation,
-                params: list[AffineParams] | None = None) -> torch.Tensor:
+def views_batch(
+    images: ImageSet, indices: np.ndarray, size: int, norm: Normalisation, params: list[AffineParams] | None = None
+) -> torch.Tensor:
     """(B, 1, size, size) float tensor of the given images, each with its view parameters (default: centre)."""
     params = params or [CENTRE_VIEW] * len(indices)
-    batch = np.stack([view(images.image(int(i)), size, p) for i, p in zip(indices, params)])
+    batch = np.stack([view(images.image(int(i)), size, p) for i, p in zip(indices, params, strict=True)])
     return torch.from_numpy(norm.apply(batch)[:, None].astype(np.float32))
 
 
 class AugmentedBatches(Dataset):
     """Item `step` is the training batch of that step: (images (B,1,S,S), labels (B,))."""
 
-    def __init__(self, images: ImageSet, size: int, batch_size: int, ranges: AugmentationRanges,
-                 norm: Normalisation, seed: int):
+    def __init__(
+        self, images: ImageSet, size: int, batch_size: int, ranges: AugmentationRanges, norm: Normalisation, seed: int
+    ):
         self.images, self.size, self.batch_size = images, size, batch_size
         self.ranges, self.norm, self.seed = ranges, norm, seed
         self._epoch_cache: dict[int, np.ndarray] = {}

@@ -46,6 +46,7 @@ Canvas = np.ndarray  # (S, S) float32 ink density in [0, 1]
 # Each draws ink (1.0) in a canonical orientation (long axis along x) centred in the canvas; `u` is the half length
 # of the organism in canvas pixels. The numbers are proportions of `u`, chosen by eye to look like the family.
 
+
 def _pt(x: float, y: float) -> tuple[int, int]:
     return int(round(x)), int(round(y))
 
@@ -59,8 +60,9 @@ def draw_copepod(c: Canvas, u: float, rng: np.random.Generator) -> None:
     cv2.ellipse(c, _pt(cx - 0.1 * u, cy), _pt(0.55 * u, 0.26 * u), 0, 0, 360, 1.0, -1)
     for side in (-1, 1):  # two long antennae swept back from the head
         sweep = rng.uniform(0.6, 0.9)
-        cv2.line(c, _pt(cx + 0.4 * u, cy + side * 0.1 * u), _pt(cx - 0.2 * u, cy + side * sweep * u), 1.0,
-                 _thick(u, 0.04))
+        cv2.line(
+            c, _pt(cx + 0.4 * u, cy + side * 0.1 * u), _pt(cx - 0.2 * u, cy + side * sweep * u), 1.0, _thick(u, 0.04)
+        )
     cv2.line(c, _pt(cx - 0.6 * u, cy), _pt(cx - u, cy), 1.0, _thick(u, 0.07))  # tail
     for side in (-1, 1):
         cv2.line(c, _pt(cx - u, cy), _pt(cx - 1.05 * u, cy + side * 0.15 * u), 1.0, _thick(u, 0.04))
@@ -186,6 +188,7 @@ def class_specs(n_classes: int) -> list[ClassSpec]:
 
 # ------------------------------------------------------------------------------------------------- rendering
 
+
 def _texture(kind: str, shape: tuple[int, int], u: float, rng: np.random.Generator) -> np.ndarray:
     """A multiplicative ink-density map in [0.3, 1]."""
     if kind == "solid":
@@ -242,6 +245,7 @@ def render(spec: ClassSpec, rng: np.random.Generator) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------ the data set
+
 
 @dataclass(frozen=True)
 class DemoSettings:
@@ -301,8 +305,13 @@ def make_demo_data(out: str | os.PathLike[str], settings: DemoSettings, workers:
         labels: list[tuple[str, str]] = []
         with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
             encoded = pool.map(_encode_job, jobs, chunksize=32)
-            for job, test, name, data in tqdm(zip(jobs, is_test, names, encoded), total=len(jobs),
-                                              desc="demo images", unit="img", mininterval=2.0):
+            for job, test, name, data in tqdm(
+                zip(jobs, is_test, names, encoded, strict=True),
+                total=len(jobs),
+                desc="demo images",
+                unit="img",
+                mininterval=2.0,
+            ):
                 file_name = f"{name}.jpg"
                 if test:
                     (tmp / "test" / file_name).write_bytes(data)
@@ -314,13 +323,24 @@ def make_demo_data(out: str | os.PathLike[str], settings: DemoSettings, workers:
         writer.writerow(["image", "class"])
         writer.writerows(sorted(labels, key=lambda row: int(row[0].split(".")[0])))
         (tmp / "test_labels.csv").write_text(text.getvalue())
-        write_json(tmp / "manifest.json", {"settings": asdict(settings), "classes": [s.name for s in specs],
-                                           "train_per_class": (per_class - test_per_class).tolist()})
+        write_json(
+            tmp / "manifest.json",
+            {
+                "settings": asdict(settings),
+                "classes": [s.name for s in specs],
+                "train_per_class": (per_class - test_per_class).tolist(),
+            },
+        )
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    log.info("demo data: %d train / %d test images in %d classes -> %s", settings.n_train, settings.n_test,
-             settings.n_classes, out)
+    log.info(
+        "demo data: %d train / %d test images in %d classes -> %s",
+        settings.n_train,
+        settings.n_test,
+        settings.n_classes,
+        out,
+    )

@@ -20,8 +20,12 @@ from deepsea.splits import Split
 log = logging.getLogger(__name__)
 
 
-def evaluate(pred_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
-             split_path: str | os.PathLike[str], out: str | os.PathLike[str]) -> dict:
+def evaluate(
+    pred_path: str | os.PathLike[str],
+    data_path: str | os.PathLike[str],
+    split_path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+) -> dict:
     """Score validation predictions against the packed labels; write and return the scores."""
     probs, ids, class_names = load_predictions(pred_path)
     data = ImageSet.load(data_path)
@@ -40,6 +44,11 @@ def evaluate(pred_path: str | os.PathLike[str], data_path: str | os.PathLike[str
         "class_prior": score(labels, np.tile(prior, (len(labels), 1))),
     }
     write_json(out, result)
-    log.info("%s: valid log loss %.4f (class prior %.4f), top-1 accuracy %.3f", pred_path,
-             result["valid"]["log_loss"], result["class_prior"]["log_loss"], result["valid"]["top1_accuracy"])
+    log.info(
+        "%s: valid log loss %.4f (class prior %.4f), top-1 accuracy %.3f",
+        pred_path,
+        result["valid"]["log_loss"],
+        result["class_prior"]["log_loss"],
+        result["valid"]["top1_accuracy"],
+    )
     return result

@@ -18,8 +18,28 @@ from deepsea.errors import BadImageError
 
 # Extensions OpenCV's imread decodes in its PyPI builds; other files in a data folder are reported, not guessed at.
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm",
-     ".pnm", ".pxm", ".sr", ".ras", ".jp2", ".exr", ".hdr", ".pic"}
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".png",
+        ".bmp",
+        ".dib",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".pgm",
+        ".ppm",
+        ".pbm",
+        ".pnm",
+        ".pxm",
+        ".sr",
+        ".ras",
+        ".jp2",
+        ".exr",
+        ".hdr",
+        ".pic",
+    }
 )
 
 

@@ -44,8 +44,9 @@ class ImageSet:
         pixels = np.empty(int(offsets[-1]), dtype=np.uint8)
         for i, im in enumerate(images):
             pixels[offsets[i] : offsets[i + 1]] = np.asarray(im, dtype=np.uint8).ravel()
-        return cls(pixels, offsets, shapes, np.array(ids, dtype=str), np.array(labels, dtype=np.int32),
-                   list(class_names))
+        return cls(
+            pixels, offsets, shapes, np.array(ids, dtype=str), np.array(labels, dtype=np.int32), list(class_names)
+        )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -76,12 +77,20 @@ class ImageSet:
     def subset(self, indices: Sequence[int] | np.ndarray) -> ImageSet:
         """A new set with the images at `indices`, in that order."""
         idx = np.asarray(indices, dtype=np.int64)
-        return ImageSet.from_images([self.image(int(i)) for i in idx], self.ids[idx].tolist(),
-                                    self.labels[idx].tolist(), self.class_names)
+        return ImageSet.from_images(
+            [self.image(int(i)) for i in idx], self.ids[idx].tolist(), self.labels[idx].tolist(), self.class_names
+        )
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        write_npz(path, pixels=self.pixels, offsets=self.offsets, shapes=self.shapes, ids=self.ids,
-                  labels=self.labels, class_names=np.array(self.class_names, dtype=str))
+        write_npz(
+            path,
+            pixels=self.pixels,
+            offsets=self.offsets,
+            shapes=self.shapes,
+            ids=self.ids,
+            labels=self.labels,
+            class_names=np.array(self.class_names, dtype=str),
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ImageSet:

@@ -96,8 +96,7 @@ def save_predictions(
     check_probabilities(probs, str(path))
     if probs.shape != (len(ids), len(class_names)):
         raise DataMismatchError(
-            f"{path}: predictions have shape {probs.shape} but there are {len(ids)} ids and "
-            f"{len(class_names)} classes."
+            f"{path}: predictions have shape {probs.shape} but there are {len(ids)} ids and {len(class_names)} classes."
         )
     write_json(meta_path(path), {"ids": list(ids), "class_names": list(class_names), **meta})
     with atomic_path(path) as tmp:

@@ -64,8 +64,12 @@ def list_files(root: Path, subset: Subset) -> tuple[list[tuple[Path, str]], list
                 class_names.append(child.name)
                 entries += [(p, child.name) for p in _walk(child)]
             else:
-                problems.append({"file": str(child), "reason": "file outside any class folder (expected "
-                                 "<train_dir>/<class>/<image>)"})
+                problems.append(
+                    {
+                        "file": str(child),
+                        "reason": "file outside any class folder (expected <train_dir>/<class>/<image>)",
+                    }
+                )
         if not class_names:
             raise DeepseaError(f"{root}: no class sub-folders. Training data must be <train_dir>/<class>/<image>.")
     else:
@@ -113,8 +117,9 @@ def pack(
     # OpenCV's decoders release the GIL, so threads decode in parallel without pickling pixels between processes.
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = pool.map(_decode, [p for p, _ in files], chunksize=64)
-        for (path, cls), result in tqdm(zip(files, results), total=len(files), desc=f"pack {subset}",
-                                        unit="img", mininterval=2.0):
+        for (path, cls), result in tqdm(
+            zip(files, results, strict=True), total=len(files), desc=f"pack {subset}", unit="img", mininterval=2.0
+        ):
             if isinstance(result, BadImageError):
                 problems.append({"file": str(path), "reason": str(result).removeprefix(f"{path}: ")})
                 continue
@@ -139,13 +144,13 @@ def pack(
         raise DeepseaError(f"{root}: no readable images found for the {subset} set.")
     if subset == "train":
         counts = [labels.count(i) for i in range(len(class_names))]
-        empty = [name for name, n in zip(class_names, counts) if n == 0]
+        empty = [name for name, n in zip(class_names, counts, strict=True) if n == 0]
         if empty:
             raise DeepseaError(
                 f"{root}: class folder(s) with no usable images: {empty}. Add images or remove the folder(s); a "
                 "class without training images cannot be learned."
             )
-        report.per_class = dict(zip(class_names, counts))
+        report.per_class = dict(zip(class_names, counts, strict=True))
     for kind, n in report.converted.items():
         log.warning("%s: converted %d %s image(s) to 8-bit grayscale", root, n, kind)
 

@@ -26,8 +26,9 @@ from deepsea.train import load_model
 log = logging.getLogger(__name__)
 
 
-def subset_images(data_path: str | os.PathLike[str], subset: str,
-                  split_path: str | os.PathLike[str] | None) -> ImageSet:
+def subset_images(
+    data_path: str | os.PathLike[str], subset: str, split_path: str | os.PathLike[str] | None
+) -> ImageSet:
     """The images of `subset`: the split's train or valid ids from the training data, or all test images."""
     data = ImageSet.load(data_path)
     if subset == "test":
@@ -40,9 +41,16 @@ def subset_images(data_path: str | os.PathLike[str], subset: str,
 
 
 @torch.no_grad()
-def predict(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str], subset: str,
-            out: str | os.PathLike[str], split_path: str | os.PathLike[str] | None = None,
-            batch_size: int = 256, device_name: str = "auto", threads: int = 1) -> None:
+def predict(
+    model_path: str | os.PathLike[str],
+    data_path: str | os.PathLike[str],
+    subset: str,
+    out: str | os.PathLike[str],
+    split_path: str | os.PathLike[str] | None = None,
+    batch_size: int = 256,
+    device_name: str = "auto",
+    threads: int = 1,
+) -> None:
     """Write the probabilities of every image of `subset` (centre view) to `out`."""
     torch.set_num_threads(max(1, threads))
     device = resolve_device(device_name)
@@ -51,11 +59,13 @@ def predict(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str
     if images.class_names and images.class_names != class_names:
         raise DeepseaError(f"{data_path}: its classes differ from those {model_path} was trained on; retrain.")
     probs = np.zeros((len(images), len(class_names)), dtype=np.float32)
-    for start in tqdm(range(0, len(images), batch_size), desc=f"predict {settings.name}/{subset}", unit="batch",
-                      mininterval=5.0):
+    for start in tqdm(
+        range(0, len(images), batch_size), desc=f"predict {settings.name}/{subset}", unit="batch", mininterval=5.0
+    ):
         idx = np.arange(start, min(start + batch_size, len(images)))
         logits = model(views_batch(images, idx, settings.input_size, norm).to(device)).float()
         probs[idx] = torch.softmax(logits, dim=1).cpu().numpy()
-    save_predictions(out, probs, images.ids.tolist(), class_names, model=settings.name, subset=subset,
-                     views=[{"name": "centre"}])
+    save_predictions(
+        out, probs, images.ids.tolist(), class_names, model=settings.name, subset=subset, views=[{"name": "centre"}]
+    )
     log.info("predicted %d %s images with %s -> %s", len(images), subset, settings.name, out)

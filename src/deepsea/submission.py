@@ -12,6 +12,7 @@ import gzip
 import io
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +47,12 @@ def column_order(class_names: list[str], class_order: str) -> list[str]:
     return order
 
 
-def validate_submission(ids: list[str], class_names: list[str], probs: np.ndarray, expected_ids: list[str],
-                        expected_classes: list[str]) -> None:
+def validate_submission(
+    ids: list[str], class_names: list[str], probs: np.ndarray, expected_ids: list[str], expected_classes: list[str]
+) -> None:
     """Raise `DataMismatchError` naming the first problem: ids, columns, NaN, negative values, row sums."""
     if len(set(ids)) != len(ids):
-        seen: set[str] = set()
-        dup = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+        dup = next(image_id for image_id, n in Counter(ids).items() if n > 1)
         raise DataMismatchError(f"submission: image id '{dup}' appears more than once.")
     missing = sorted(set(expected_ids) - set(ids))
     if missing:
@@ -78,8 +79,9 @@ def validate_submission(ids: list[str], class_names: list[str], probs: np.ndarra
         raise DataMismatchError(f"submission: the row of image '{ids[row]}' sums to {sums[row]:.6f}, not 1.")
 
 
-def write_submission(path: str | os.PathLike[str], ids: list[str], class_names: list[str], probs: np.ndarray,
-                     class_order: str = "sorted") -> None:
+def write_submission(
+    path: str | os.PathLike[str], ids: list[str], class_names: list[str], probs: np.ndarray, class_order: str = "sorted"
+) -> None:
     """Validate and write `image,<classes>` rows as gzipped CSV (byte-identical for identical input)."""
     probs = np.asarray(probs, dtype=np.float64)
     columns = column_order(class_names, class_order)
@@ -145,8 +147,9 @@ def score_submission(submission: str | os.PathLike[str], labels_path: str | os.P
     return {"log_loss": log_loss(y, probs), "accuracy": topk_accuracy(y, probs, 1), "n_images": len(ids)}
 
 
-def submit(pred_paths: list[str], test_data: str | os.PathLike[str], out: str | os.PathLike[str],
-           class_order: str = "sorted") -> None:
+def submit(
+    pred_paths: list[str], test_data: str | os.PathLike[str], out: str | os.PathLike[str], class_order: str = "sorted"
+) -> None:
     """Average the test predictions in `pred_paths` and write the validated submission for every test image."""
     from deepsea.imageset import ImageSet  # local: scoring a CSV should not need the packed data
     from deepsea.io import load_predictions

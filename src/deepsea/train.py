@@ -53,8 +53,9 @@ def make_optimizer(settings: ModelSettings, model: nn.Module) -> torch.optim.Opt
     t = settings.train
     if t.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=t.learning_rate, momentum=t.momentum, nesterov=True,
-                           weight_decay=t.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(), lr=t.learning_rate, momentum=t.momentum, nesterov=True, weight_decay=t.weight_decay
+    )
 
 
 def training_fingerprint(settings: ModelSettings, train_ids: list[str]) -> str:
@@ -67,13 +68,16 @@ def training_fingerprint(settings: ModelSettings, train_ids: list[str]) -> str:
 def split_images(data: ImageSet, split_path: str | os.PathLike[str]) -> tuple[ImageSet, ImageSet]:
     """(training images, validation images) of a split file."""
     split = Split.from_json(read_json(split_path), str(split_path))
-    return (data.subset(data.index_of(split.train_ids, str(split_path))),
-            data.subset(data.index_of(split.valid_ids, str(split_path))))
+    return (
+        data.subset(data.index_of(split.train_ids, str(split_path))),
+        data.subset(data.index_of(split.valid_ids, str(split_path))),
+    )
 
 
 @torch.no_grad()
-def evaluate_centre(model: nn.Module, images: ImageSet, size: int, norm: Normalisation, device: torch.device,
-                    batch_size: int = 256) -> tuple[float, float]:
+def evaluate_centre(
+    model: nn.Module, images: ImageSet, size: int, norm: Normalisation, device: torch.device, batch_size: int = 256
+) -> tuple[float, float]:
     """Validation (log loss, accuracy) on centre views; NaN when the split has no validation images."""
     if len(images) == 0:
         return float("nan"), float("nan")
@@ -113,13 +117,21 @@ def train(
     train_set, valid_set = split_images(data, split_path)
     t = settings.train
     norm = Normalisation.fit(train_set, settings.input_size)
-    model = build_model(settings.architecture, len(data.class_names), settings.input_size, settings.params,
-                        f"models.{settings.name}").to(device)
+    model = build_model(
+        settings.architecture, len(data.class_names), settings.input_size, settings.params, f"models.{settings.name}"
+    ).to(device)
     optimizer = make_optimizer(settings, model)
     fingerprint = training_fingerprint(settings, train_set.ids.tolist())
-    log.info("model %s: %s, %d parameters, %d training / %d validation images, %d steps on %s",
-             settings.name, settings.architecture, sum(p.numel() for p in model.parameters()), len(train_set),
-             len(valid_set), t.steps, device)
+    log.info(
+        "model %s: %s, %d parameters, %d training / %d validation images, %d steps on %s",
+        settings.name,
+        settings.architecture,
+        sum(p.numel() for p in model.parameters()),
+        len(train_set),
+        len(valid_set),
+        t.steps,
+        device,
+    )
 
     start_step, rows = 0, []
     if checkpoint_path.exists():
@@ -135,22 +147,38 @@ def train(
 
     def save_checkpoint(step: int) -> None:
         with atomic_path(checkpoint_path) as tmp:
-            torch.save({"fingerprint": fingerprint, "step": step, "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-                        "log_rows": rows}, tmp)
+            torch.save(
+                {
+                    "fingerprint": fingerprint,
+                    "step": step,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "log_rows": rows,
+                },
+                tmp,
+            )
 
     stop = {"requested": False}
     previous_handler = signal.signal(signal.SIGTERM, lambda *_: stop.update(requested=True))
-    batches = AugmentedBatches(train_set, settings.input_size, t.batch_size, settings.augmentation, norm,
-                               settings.seed)
-    loader = DataLoader(batches, sampler=range(start_step, t.steps), batch_size=None, num_workers=t.workers,
-                        prefetch_factor=4 if t.workers > 0 else None)
+    batches = AugmentedBatches(train_set, settings.input_size, t.batch_size, settings.augmentation, norm, settings.seed)
+    # The loader gets its own generator: creating an iterator draws a seed from it, and drawing from the global
+    # RNG instead would shift the dropout masks of a resumed run away from those of an uninterrupted one.
+    loader = DataLoader(
+        batches,
+        sampler=range(start_step, t.steps),
+        batch_size=None,
+        num_workers=t.workers,
+        prefetch_factor=4 if t.workers > 0 else None,
+        generator=torch.Generator().manual_seed(settings.seed),
+    )
     model.train()
     running, count, began = 0.0, 0, time.monotonic()
     step = start_step
     try:
-        progress = tqdm(loader, total=t.steps, initial=start_step, desc=f"train {settings.name}", unit="step",
-                        mininterval=5.0)
+        progress = tqdm(
+            loader, total=t.steps, initial=start_step, desc=f"train {settings.name}", unit="step", mininterval=5.0
+        )
         for step, (x, y) in enumerate(progress, start=start_step):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(settings, step)
@@ -168,11 +196,18 @@ def train(
             done = step + 1
             if done % t.eval_every == 0 or done == t.steps:
                 valid_loss, valid_acc = evaluate_centre(model, valid_set, settings.input_size, norm, device)
-                rows.append([done, round(done * t.batch_size / len(train_set), 3), learning_rate(settings, step),
-                             running / count, valid_loss, valid_acc, round(time.monotonic() - began, 1)])
+                epoch = round(done * t.batch_size / len(train_set), 3)
+                lr = float(f"{learning_rate(settings, step):.6g}")
+                seconds = round(time.monotonic() - began, 1)
+                rows.append([done, epoch, lr, running / count, valid_loss, valid_acc, seconds])
                 progress.set_postfix(loss=f"{running / count:.3f}", valid=f"{valid_loss:.3f}")
-                log.info("step %d: train loss %.4f, valid loss %.4f, valid accuracy %.3f", done, running / count,
-                         valid_loss, valid_acc)
+                log.info(
+                    "step %d: train loss %.4f, valid loss %.4f, valid accuracy %.3f",
+                    done,
+                    running / count,
+                    valid_loss,
+                    valid_acc,
+                )
                 running, count = 0.0, 0
             if done % t.checkpoint_every == 0 and done < t.steps:
                 save_checkpoint(done)
@@ -180,7 +215,7 @@ def train(
                 save_checkpoint(done)
                 raise _StopRequested
     except _StopRequested:
-        raise DeepseaError(f"stopped by SIGTERM at step {step + 1}; rerun to resume from {checkpoint_path}.")
+        raise DeepseaError(f"stopped by SIGTERM at step {step + 1}; rerun to resume from {checkpoint_path}.") from None
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
 
@@ -199,22 +234,42 @@ def write_log(path: str | os.PathLike[str], rows: list[list[Any]]) -> None:
         tmp.write_text(text.getvalue())
 
 
-def save_model(path: str | os.PathLike[str], model: nn.Module, settings: ModelSettings, norm: Normalisation,
-               class_names: list[str], steps: int) -> None:
+def save_model(
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    settings: ModelSettings,
+    norm: Normalisation,
+    class_names: list[str],
+    steps: int,
+) -> None:
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
-        torch.save({"state_dict": state, "settings": settings.to_dict(), "normalisation": asdict(norm),
-                    "class_names": class_names, "steps": steps}, tmp)
+        torch.save(
+            {
+                "state_dict": state,
+                "settings": settings.to_dict(),
+                "normalisation": asdict(norm),
+                "class_names": class_names,
+                "steps": steps,
+            },
+            tmp,
+        )
 
 
-def load_model(path: str | os.PathLike[str], device: torch.device) -> tuple[nn.Module, ModelSettings,
-                                                                            Normalisation, list[str]]:
+def load_model(
+    path: str | os.PathLike[str], device: torch.device
+) -> tuple[nn.Module, ModelSettings, Normalisation, list[str]]:
     """A trained model ready for inference, with its settings, normalisation and class names."""
     if not Path(path).is_file():
         raise DeepseaError(f"{path}: trained model not found. Run `snakemake {path}` first.")
     state = torch.load(path, map_location="cpu", weights_only=False)
     settings = from_dict(ModelSettings, state["settings"], str(path))
-    model = build_model(settings.architecture, len(state["class_names"]), settings.input_size, settings.params,
-                        f"models.{settings.name}")
+    model = build_model(
+        settings.architecture,
+        len(state["class_names"]),
+        settings.input_size,
+        settings.params,
+        f"models.{settings.name}",
+    )
     model.load_state_dict(state["state_dict"])
     return model.to(device).eval(), settings, Normalisation(**state["normalisation"]), state["class_names"]

@@ -19,16 +19,24 @@ class PlainConvNet(nn.Module):
         layers: list[nn.Module] = []
         channels, size = 1, input_size
         for width in widths:  # each block: two 3x3 'same' convolutions, then 3x3 stride-2 pooling
-            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.LeakyReLU(LEAKINESS),
-                       nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(LEAKINESS),
-                       nn.MaxPool2d(3, stride=2)]
+            layers += [
+                nn.Conv2d(channels, width, 3, padding=1),
+                nn.LeakyReLU(LEAKINESS),
+                nn.Conv2d(width, width, 3, padding=1),
+                nn.LeakyReLU(LEAKINESS),
+                nn.MaxPool2d(3, stride=2),
+            ]
             channels, size = width, (size - 3) // 2 + 1  # e.g. 32 -> 15 -> 7 -> 3
             if size < 1:
                 raise ValueError(f"input_size {input_size} is too small for {len(widths)} pooling stages")
         self.features = nn.Sequential(*layers)  # (B, widths[-1], size, size)
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels * size * size, dense), nn.LeakyReLU(LEAKINESS),
-            nn.Dropout(dropout), nn.Linear(dense, n_classes),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(channels * size * size, dense),
+            nn.LeakyReLU(LEAKINESS),
+            nn.Dropout(dropout),
+            nn.Linear(dense, n_classes),
         )
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):

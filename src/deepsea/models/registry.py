@@ -16,16 +16,18 @@ from deepsea.errors import ConfigError
 from deepsea.models.plain import PlainConvNet
 
 
-def plain(n_classes: int, input_size: int, widths: tuple[int, ...] = (16, 32, 64), dense: int = 128,
-          dropout: float = 0.5) -> nn.Module:
+def plain(
+    n_classes: int, input_size: int, widths: tuple[int, ...] = (16, 32, 64), dense: int = 128, dropout: float = 0.5
+) -> nn.Module:
     return PlainConvNet(n_classes, input_size, list(widths), dense, dropout)
 
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {"plain": plain}
 
 
-def build_model(architecture: str, n_classes: int, input_size: int, params: dict[str, Any],
-                where: str = "model") -> nn.Module:
+def build_model(
+    architecture: str, n_classes: int, input_size: int, params: dict[str, Any], where: str = "model"
+) -> nn.Module:
     """Build `architecture` with `params`, naming the model entry in every error."""
     if architecture not in ARCHITECTURES:
         raise ConfigError(f"{where}.architecture: unknown '{architecture}'. Known: {sorted(ARCHITECTURES)}.")

@@ -1,0 +1,36 @@
+"""Shared fixtures: a tiny demo data set, generated once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deepsea.demo import DemoSettings, make_demo_data
+
+TINY_DEMO = DemoSettings(n_train=160, n_test=40, n_classes=4, seed=3, imbalance=0.35)
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`<dir>/train/<class>/*.jpg`, `<dir>/test/*.jpg`, `<dir>/test_labels.csv` with 4 classes."""
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    make_demo_data(out, TINY_DEMO, workers=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_packed(tiny_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The tiny demo packed (train/test .npz) with its standard validation split."""
+    from deepsea.imageset import ImageSet
+    from deepsea.io import write_json
+    from deepsea.pack import pack
+    from deepsea.splits import stratified_split
+
+    out = tmp_path_factory.mktemp("packed")
+    pack(tiny_demo / "train", "train", out / "train.npz", out / "train_report.json")
+    pack(tiny_demo / "test", "test", out / "test.npz", out / "test_report.json")
+    data = ImageSet.load(out / "train.npz")
+    split = stratified_split(data.ids, data.labels, data.class_names, 0.2, seed=0)
+    write_json(out / "valid.json", split.to_json())
+    return {"train": out / "train.npz", "test": out / "test.npz", "split": out / "valid.json"}

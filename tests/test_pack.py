@@ -1,0 +1,112 @@
+"""Packing: round trip of the ragged store, format conversions, and bad files named in the error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from deepsea.errors import BadImageError, DeepseaError
+from deepsea.images import read_gray
+from deepsea.imageset import NO_LABEL, ImageSet
+from deepsea.pack import pack
+
+
+def _write(path: Path, image: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+def test_imageset_round_trip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (h, w), dtype=np.uint8) for h, w in [(1, 1), (8, 400), (37, 21), (200, 3)]]
+    original = ImageSet.from_images(images, ["a", "b/c.jpg", "d", "e"], [0, 1, 1, 0], ["x", "y"])
+    original.save(tmp_path / "set.npz")
+    loaded = ImageSet.load(tmp_path / "set.npz")
+    assert loaded.ids.tolist() == ["a", "b/c.jpg", "d", "e"]
+    assert loaded.labels.tolist() == [0, 1, 1, 0]
+    assert loaded.class_names == ["x", "y"]
+    for expected, got in zip(images, loaded, strict=True):
+        np.testing.assert_array_equal(expected, got)
+    sub = loaded.subset([2, 0])
+    np.testing.assert_array_equal(sub.image(0), images[2])
+    assert sub.ids.tolist() == ["d", "a"]
+
+
+def test_pack_demo_layout(tiny_demo: Path, tmp_path: Path) -> None:
+    report = pack(tiny_demo / "train", "train", tmp_path / "train.npz", tmp_path / "report.json", workers=2)
+    packed = ImageSet.load(tmp_path / "train.npz")
+    assert len(packed) == 160 == report.n_images
+    assert packed.class_names == sorted(p.name for p in (tiny_demo / "train").iterdir())
+    # ids are class/file; labels agree with the folder the file was in
+    for image_id, label in zip(packed.ids.tolist(), packed.labels.tolist(), strict=True):
+        assert image_id.split("/")[0] == packed.class_names[label]
+    some = packed.ids.tolist().index(sorted(packed.ids.tolist())[5])
+    np.testing.assert_array_equal(packed.image(some), cv2.imread(str(tiny_demo / "train" / packed.ids[some]), 0))
+    test = pack(tiny_demo / "test", "test", tmp_path / "test.npz", tmp_path / "test_report.json")
+    assert test.n_images == 40
+    assert (ImageSet.load(tmp_path / "test.npz").labels == NO_LABEL).all()
+
+
+def test_conversions_to_gray_uint8(tmp_path: Path) -> None:
+    gray = np.tile(np.arange(0, 250, 10, dtype=np.uint8), (12, 1))
+    colour = np.dstack([gray, gray // 2, 255 - gray])
+    sixteen = gray.astype(np.uint16) * 257
+    alpha = np.dstack([np.zeros_like(gray)] * 3 + [np.full_like(gray, 0)])  # fully transparent black -> white
+    assert read_gray(_write(tmp_path / "g.png", gray)).converted_from is None
+    np.testing.assert_array_equal(read_gray(tmp_path / "g.png").pixels, gray)
+    c = read_gray(_write(tmp_path / "c.png", colour))
+    assert c.converted_from == "colour" and c.pixels.shape == gray.shape
+    s = read_gray(_write(tmp_path / "s.png", sixteen))
+    assert "uint16" in s.converted_from
+    np.testing.assert_array_equal(s.pixels, gray)
+    a = read_gray(_write(tmp_path / "a.png", alpha))
+    assert a.converted_from == "alpha" and (a.pixels == 255).all()
+    assert read_gray(_write(tmp_path / "t.tiff", gray)).pixels.shape == gray.shape
+    assert read_gray(_write(tmp_path / "b.bmp", gray)).pixels.shape == gray.shape
+
+
+def _bad_folder(tmp_path: Path) -> Path:
+    root = tmp_path / "train"
+    ok = np.full((20, 20), 200, np.uint8)
+    for cls in ("alpha", "beta"):
+        for i in range(3):
+            _write(root / cls / f"{i}.jpg", ok)
+    (root / "alpha" / "empty.jpg").write_bytes(b"")
+    (root / "beta" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    (root / "beta" / "notes.txt").write_text("not an image")
+    (root / "alpha" / ".DS_Store").write_bytes(b"\0")  # hidden: ignored silently
+    return root
+
+
+def test_bad_images_are_named(tmp_path: Path) -> None:
+    root = _bad_folder(tmp_path)
+    with pytest.raises(BadImageError) as err:
+        pack(root, "train", tmp_path / "out.npz", tmp_path / "report.json")
+    message = str(err.value)
+    for name in ("empty.jpg", "corrupt.jpg", "notes.txt"):
+        assert name in message
+    assert "0 bytes" in message and "on_bad_image: skip" in message
+    assert ".DS_Store" not in message
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_bad_images_skipped_and_reported(tmp_path: Path) -> None:
+    root = _bad_folder(tmp_path)
+    report = pack(root, "train", tmp_path / "out.npz", tmp_path / "report.json", on_bad_image="skip")
+    assert report.n_images == 6
+    skipped = {Path(s["file"]).name for s in json.loads((tmp_path / "report.json").read_text())["skipped"]}
+    assert skipped == {"empty.jpg", "corrupt.jpg", "notes.txt"}
+
+
+def test_empty_class_and_missing_folder(tmp_path: Path) -> None:
+    _write(tmp_path / "train" / "a" / "1.png", np.zeros((5, 5), np.uint8))
+    (tmp_path / "train" / "b").mkdir()
+    with pytest.raises(DeepseaError, match=r"no usable images: \['b'\]"):
+        pack(tmp_path / "train", "train", tmp_path / "o.npz", tmp_path / "r.json")
+    with pytest.raises(DeepseaError, match="data.test_dir"):
+        pack(tmp_path / "nowhere", "test", tmp_path / "o.npz", tmp_path / "r.json")

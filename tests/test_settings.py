@@ -1,0 +1,55 @@
+"""Settings: the schema and the dataclasses agree on defaults; typos and bad values are named."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deepsea.errors import ConfigError
+from deepsea.settings import AugmentationRanges, ModelSettings, TrainSettings, load_model_settings
+
+SCHEMA = Path(__file__).parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _defaults(cls) -> dict:
+    out = {}
+    for f in dataclasses.fields(cls):
+        value = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+@pytest.mark.parametrize(
+    ("cls", "path"),
+    [(TrainSettings, ["train"]), (AugmentationRanges, ["augmentation"]), (ModelSettings, [])],
+)
+def test_schema_defaults_equal_dataclass_defaults(cls, path) -> None:
+    node = yaml.safe_load(SCHEMA.read_text())["$defs"]["model"]
+    for key in path:
+        node = node["properties"][key]
+    schema_defaults = {k: v["default"] for k, v in node["properties"].items() if k not in ("train", "augmentation")}
+    code_defaults = {k: v for k, v in _defaults(cls).items() if k not in ("name", "train", "augmentation")}
+    assert schema_defaults == code_defaults
+
+
+def test_unknown_key_named_with_suggestion() -> None:
+    expected = r"models\.m\.train\.learning_rte: unknown key\. Did you mean 'learning_rate'"
+    with pytest.raises(ConfigError, match=expected):
+        load_model_settings('{"name": "m", "train": {"learning_rte": 0.1}}')
+
+
+def test_wrong_type_and_negative_lr() -> None:
+    with pytest.raises(ConfigError, match=r"models\.m\.input_size: expected int"):
+        load_model_settings('{"name": "m", "input_size": "big"}')
+    with pytest.raises(ConfigError, match=r"models\.m\.train\.learning_rate: must be positive"):
+        load_model_settings('{"name": "m", "train": {"learning_rate": -0.1}}')
+    with pytest.raises(ConfigError, match=r"models\.m\.split"):
+        load_model_settings('{"name": "m", "split": "bag_x"}')
+
+
+def test_round_trip_json() -> None:
+    s = load_model_settings('{"name": "m", "params": {"widths": [8]}, "train": {"lr_drops": [0.5]}}')
+    assert load_model_settings(s.to_json()) == s

@@ -1,0 +1,115 @@
+"""End to end: the real Snakefile on a tiny demo set in temporary folders.
+
+Checks what a user relies on: the DAG runs to a valid submission, a second dry run has nothing to do, two runs with
+the same config give identical splits and identical submission bytes (CPU), a mistyped config key is named, and
+`snakemake --lint` is clean.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deepsea.submission import read_submission, score_submission
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+TINY_CONFIG = """
+demo: {n_train: 150, n_test: 40, classes: 4, seed: 1}
+threads: {pack: 1, train: 1, predict: 1}
+models:
+  plain:
+    input_size: 24
+    params: {widths: [8, 16], dense: 32}
+    train: {steps: 120, batch_size: 16, learning_rate: 0.01, eval_every: 40, checkpoint_every: 40, workers: 0}
+"""
+
+
+def _workdir(tmp: Path) -> Path:
+    """A copy of the workflow (Snakefile, workflow/, config.yaml, envs/) with a tiny config beside it."""
+    tmp.mkdir(parents=True)
+    shutil.copy(REPO / "Snakefile", tmp)
+    shutil.copy(REPO / "config.yaml", tmp)
+    shutil.copytree(REPO / "workflow", tmp / "workflow")
+    shutil.copytree(REPO / "envs", tmp / "envs")
+    (tmp / "tiny.yaml").write_text(TINY_CONFIG)
+    return tmp
+
+
+def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*SNAKEMAKE, "--configfile", "tiny.yaml", *args], cwd=workdir, capture_output=True, text=True, timeout=900
+    )
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    runs = []
+    for name in ("run_a", "run_b"):
+        workdir = _workdir(tmp_path_factory.mktemp(name) / "wf")
+        result = _snakemake(workdir, "--cores", "2", "final_submission")
+        assert result.returncode == 0, result.stderr[-4000:]
+        runs.append(workdir)
+    return runs[0], runs[1]
+
+
+def test_final_submission_is_valid_and_learned(two_runs) -> None:
+    workdir = two_runs[0]
+    submission = workdir / "results" / "submission" / "submission.csv.gz"
+    ids, classes, probs = read_submission(submission)
+    assert len(ids) == 40 and len(classes) == 4
+    scores = json.loads((workdir / "results" / "eval" / "plain.json").read_text())
+    assert scores["valid"]["log_loss"] < scores["class_prior"]["log_loss"]
+    test_score = score_submission(submission, workdir / "data" / "demo" / "test_labels.csv")
+    assert test_score["accuracy"] > 0.5  # 4 classes: chance is ~0.25-0.4 (the prior)
+    logs = workdir / "results" / "logs"
+    for log_file in (
+        "demo_data.log",
+        "pack/train.log",
+        "pack/test.log",
+        "split/valid.log",
+        "train_convnet/plain.log",
+        "predict_tta/plain/valid.log",
+        "predict_tta/plain/test.log",
+        "evaluate/plain.log",
+        "submit.log",
+    ):
+        first_line = (logs / log_file).read_text().splitlines()[0]
+        assert "INFO deepsea: $ deepsea " in first_line, (log_file, first_line)
+    log = (workdir / "results" / "logs" / "train_convnet" / "plain.log").read_text()
+    assert "$ deepsea train --settings" in log.splitlines()[0]
+
+
+def test_second_dry_run_has_nothing_to_do(two_runs) -> None:
+    result = _snakemake(two_runs[0], "-n", "final_submission")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_same_config_same_bytes(two_runs) -> None:
+    a, b = two_runs
+    for rel in ("results/splits/valid.json", "results/submission/submission.csv.gz"):
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+def test_mistyped_key_is_named(tmp_path: Path) -> None:
+    workdir = _workdir(tmp_path / "wf")
+    (workdir / "typo.yaml").write_text("data:\n  trian_dir: /somewhere\n")
+    result = subprocess.run(
+        [*SNAKEMAKE, "-n", "--configfile", "typo.yaml"], cwd=workdir, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "'trian_dir' was unexpected" in result.stderr + result.stdout
+
+
+def test_lint_is_clean() -> None:
+    result = subprocess.run([*SNAKEMAKE, "--lint"], cwd=REPO, capture_output=True, text=True)
+    output = result.stdout + result.stderr
+    assert "Congratulations, your workflow is in a good condition!" in output, output
