@@ -147,14 +147,14 @@ class Family:
 FAMILIES: tuple[Family, ...] = (
     Family("copepod_calanoid", draw_copepod, (50, 110), "solid"),
     Family("diatom_chain", draw_diatom_chain, (40, 100), "grainy"),
-    Family("radiolarian", draw_radiolarian, (90, 170), "grainy"),
-    Family("trichodesmium", draw_trichodesmium, (60, 150), "striped"),
+    Family("radiolarian", draw_radiolarian, (80, 150), "grainy"),
+    Family("trichodesmium", draw_trichodesmium, (60, 140), "striped"),
     Family("ctenophore_ring", draw_ring, (25, 55), "solid"),
     Family("crescent_protist", draw_crescent, (30, 70), "solid"),
     Family("siphonophore_spotted", draw_spotted_blob, (45, 90), "spotted"),
     Family("echinoderm_star", draw_star, (16, 40), "solid"),
     Family("fish_larva", draw_larva, (30, 80), "grainy"),
-    Family("chaetognath", draw_chaetognath, (80, 160), "solid"),
+    Family("chaetognath", draw_chaetognath, (70, 140), "solid"),
 )
 TEXTURES = ("solid", "grainy", "spotted", "striped")
 SIZE_VARIANTS = (("", 1.0), ("small", 0.6), ("large", 1.5))
