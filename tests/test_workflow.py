@@ -99,6 +99,31 @@ def test_same_config_same_bytes(two_runs) -> None:
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
 
 
+def test_users_own_folder_of_pngs(tmp_path: Path, two_runs) -> None:
+    """`--configfile=mine.yaml final_submission` with data outside the demo folder, in another format (PNG)."""
+    import cv2
+
+    demo = two_runs[0] / "data" / "demo"
+    for jpg in [*demo.glob("train/*/*.jpg"), *demo.glob("test/*.jpg")]:
+        png = tmp_path / "mydata" / jpg.relative_to(demo).with_suffix(".png")
+        png.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(png), cv2.imread(str(jpg), cv2.IMREAD_GRAYSCALE))
+    workdir = _workdir(tmp_path / "wf")
+    mine = f"data: {{train_dir: {tmp_path}/mydata/train, test_dir: {tmp_path}/mydata/test}}\n"
+    (workdir / "mine.yaml").write_text(TINY_CONFIG + mine)
+    result = subprocess.run(
+        [*SNAKEMAKE, "--cores", "2", "--configfile=mine.yaml", "final_submission"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert not (workdir / "data" / "demo").exists()  # the demo generator did not run
+    ids, _, _ = read_submission(workdir / "results" / "submission" / "submission.csv.gz")
+    assert len(ids) == 40 and all(i.endswith(".png") for i in ids)
+
+
 def test_mistyped_key_is_named(tmp_path: Path) -> None:
     workdir = _workdir(tmp_path / "wf")
     (workdir / "typo.yaml").write_text("data:\n  trian_dir: /somewhere\n")
