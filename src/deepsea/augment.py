@@ -36,6 +36,18 @@ class AffineParams:
 CENTRE_VIEW = AffineParams()
 
 
+@dataclass(frozen=True)
+class InputSpec:
+    """One network input: its size and how the image is scaled into it.
+
+    `fixed_scale=None` rescales the largest side to `size` (most models); a number f shrinks every image by the
+    same factor f instead, so the input keeps the organism's absolute size (the multiscale models' second stream).
+    """
+
+    size: int
+    fixed_scale: float | None = None
+
+
 def sample_params(ranges: AugmentationRanges, rng: np.random.Generator) -> AffineParams:
     """Draw one random augmentation from `ranges` (uniform / log-uniform / Bernoulli, as in seed 000)."""
     return AffineParams(
@@ -64,13 +76,15 @@ def augmentation_matrix(p: AffineParams) -> np.ndarray:
     return _translation(p.shift_x, p.shift_y) @ rotate @ shear @ scale @ flip
 
 
-def compose_affine(height: int, width: int, size: int, p: AffineParams = CENTRE_VIEW) -> np.ndarray:
+def compose_affine(
+    height: int, width: int, size: int, p: AffineParams = CENTRE_VIEW, fixed_scale: float | None = None
+) -> np.ndarray:
     """2x3 matrix mapping source pixel coordinates to output coordinates of a `size` x `size` view.
 
-    Steps (right to left): move the source centre to the origin, rescale the largest side to `size`, apply the
-    augmentation, move the origin to the output centre.
+    Steps (right to left): move the source centre to the origin, rescale (largest side to `size`, or by
+    1 / `fixed_scale`), apply the augmentation, move the origin to the output centre.
     """
-    rescale = size / max(height, width)
+    rescale = size / max(height, width) if fixed_scale is None else 1.0 / fixed_scale
     to_origin = _translation(-(width - 1) / 2.0, -(height - 1) / 2.0)
     to_output = _translation((size - 1) / 2.0, (size - 1) / 2.0)
     m = to_output @ augmentation_matrix(p) @ np.diag([rescale, rescale, 1.0]) @ to_origin
@@ -91,6 +105,6 @@ def warp(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     return out.astype(np.float32) * (1.0 / 255.0)
 
 
-def view(image: np.ndarray, size: int, p: AffineParams = CENTRE_VIEW) -> np.ndarray:
-    """`image` rescaled to `size` and transformed by `p` in a single interpolation."""
-    return warp(image, compose_affine(image.shape[0], image.shape[1], size, p), size)
+def view(image: np.ndarray, size: int, p: AffineParams = CENTRE_VIEW, fixed_scale: float | None = None) -> np.ndarray:
+    """`image` rescaled into a `size` x `size` input and transformed by `p` in a single interpolation."""
+    return warp(image, compose_affine(image.shape[0], image.shape[1], size, p, fixed_scale), size)

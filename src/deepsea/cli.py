@@ -57,7 +57,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
     from deepsea.settings import load_model_settings
     from deepsea.train import train
 
-    train(load_model_settings(a.settings), a.data, a.split, a.out, a.log_csv, a.device, a.threads)
+    train(load_model_settings(a.settings), a.data, a.split, a.out, a.log_csv, a.device, a.threads, a.preinit)
 
 
 def _cmd_predict(a: argparse.Namespace) -> None:
@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", required=True, help="split JSON the model trains on")
     p.add_argument("--out", required=True, help="model file to write (model.pt)")
     p.add_argument("--log-csv", required=True, help="training log CSV to write")
+    p.add_argument("--preinit", help="trained model whose matching convolution layers initialise this one")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     p.add_argument("--threads", type=int, default=1)
 

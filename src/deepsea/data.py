@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from deepsea.augment import CENTRE_VIEW, AffineParams, sample_params, view
+from deepsea.augment import CENTRE_VIEW, AffineParams, InputSpec, sample_params, view
 from deepsea.imageset import ImageSet
 from deepsea.settings import AugmentationRanges
 
@@ -26,10 +26,11 @@ class Normalisation:
     std: float
 
     @classmethod
-    def fit(cls, images: ImageSet, size: int) -> Normalisation:
+    def fit(cls, images: ImageSet, spec: InputSpec) -> Normalisation:
+        """Statistics of the first input's centre views (one global pair, as the original)."""
         total, total_sq, count = 0.0, 0.0, 0
         for image in images:
-            v = view(image, size).astype(np.float64)
+            v = view(image, spec.size, fixed_scale=spec.fixed_scale).astype(np.float64)
             total, total_sq, count = total + v.sum(), total_sq + (v * v).sum(), count + v.size
         mean = total / count
         return cls(float(mean), float(max(np.sqrt(max(total_sq / count - mean * mean, 0.0)), 1e-6)))
@@ -39,21 +40,39 @@ class Normalisation:
 
 
 def views_batch(
-    images: ImageSet, indices: np.ndarray, size: int, norm: Normalisation, params: list[AffineParams] | None = None
-) -> torch.Tensor:
-    """(B, 1, size, size) float tensor of the given images, each with its view parameters (default: centre)."""
+    images: ImageSet,
+    indices: np.ndarray,
+    inputs: list[InputSpec],
+    norm: Normalisation,
+    params: list[AffineParams] | None = None,
+) -> list[torch.Tensor]:
+    """One (B, 1, S, S) tensor per network input: each image with its view parameters (default: centre).
+
+    The same augmentation parameters apply to every input of an image (a multiscale model sees one view of it at
+    several scales)."""
     params = params or [CENTRE_VIEW] * len(indices)
-    batch = np.stack([view(images.image(int(i)), size, p) for i, p in zip(indices, params, strict=True)])
-    return torch.from_numpy(norm.apply(batch)[:, None].astype(np.float32))
+    batches = []
+    for spec in inputs:
+        batch = np.stack(
+            [view(images.image(int(i)), spec.size, p, spec.fixed_scale) for i, p in zip(indices, params, strict=True)]
+        )
+        batches.append(torch.from_numpy(norm.apply(batch)[:, None].astype(np.float32)))
+    return batches
 
 
 class AugmentedBatches(Dataset):
-    """Item `step` is the training batch of that step: (images (B,1,S,S), labels (B,))."""
+    """Item `step` is the training batch of that step: ([one (B,1,S,S) tensor per input], labels (B,))."""
 
     def __init__(
-        self, images: ImageSet, size: int, batch_size: int, ranges: AugmentationRanges, norm: Normalisation, seed: int
+        self,
+        images: ImageSet,
+        inputs: list[InputSpec],
+        batch_size: int,
+        ranges: AugmentationRanges,
+        norm: Normalisation,
+        seed: int,
     ):
-        self.images, self.size, self.batch_size = images, size, batch_size
+        self.images, self.inputs, self.batch_size = images, inputs, batch_size
         self.ranges, self.norm, self.seed = ranges, norm, seed
         self._epoch_cache: dict[int, np.ndarray] = {}
 
@@ -71,9 +90,9 @@ class AugmentedBatches(Dataset):
         positions = np.arange(step * self.batch_size, (step + 1) * self.batch_size)
         return np.array([self._order(int(p // n))[p % n] for p in positions], dtype=np.int64)
 
-    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, step: int) -> tuple[list[torch.Tensor], torch.Tensor]:
         idx = self.indices(step)
         rng = np.random.default_rng([self.seed, 2, step])
         params = [sample_params(self.ranges, rng) for _ in idx]
-        x = views_batch(self.images, idx, self.size, self.norm, params)
+        x = views_batch(self.images, idx, self.inputs, self.norm, params)
         return x, torch.from_numpy(self.images.labels[idx].astype(np.int64))

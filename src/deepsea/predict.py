@@ -63,7 +63,7 @@ def predict(
         range(0, len(images), batch_size), desc=f"predict {settings.name}/{subset}", unit="batch", mininterval=5.0
     ):
         idx = np.arange(start, min(start + batch_size, len(images)))
-        logits = model(views_batch(images, idx, settings.input_size, norm).to(device)).float()
+        logits = model(*[x.to(device) for x in views_batch(images, idx, model.inputs, norm)]).float()
         probs[idx] = torch.softmax(logits, dim=1).cpu().numpy()
     save_predictions(
         out, probs, images.ids.tolist(), class_names, model=settings.name, subset=subset, views=[{"name": "centre"}]

@@ -44,6 +44,7 @@ class TrainSettings:
     checkpoint_every: int = 100
     eval_every: int = 100
     workers: int = 1  # DataLoader worker processes producing augmented batches
+    bf16: bool = False  # bfloat16 autocast on CUDA (ignored on CPU)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class ModelSettings:
     params: dict[str, Any] = field(default_factory=dict)  # architecture-specific (widths, dense units, ...)
     split: str = "valid"  # "valid" (the standard split) or "bag_<seed>"
     seed: int = 0
+    preinit: str = ""  # name of a model entry whose trained convolution layers initialise this one
     train: TrainSettings = field(default_factory=TrainSettings)
     augmentation: AugmentationRanges = field(default_factory=AugmentationRanges)
 

@@ -76,7 +76,7 @@ def split_images(data: ImageSet, split_path: str | os.PathLike[str]) -> tuple[Im
 
 @torch.no_grad()
 def evaluate_centre(
-    model: nn.Module, images: ImageSet, size: int, norm: Normalisation, device: torch.device, batch_size: int = 256
+    model: nn.Module, images: ImageSet, norm: Normalisation, device: torch.device, batch_size: int = 256
 ) -> tuple[float, float]:
     """Validation (log loss, accuracy) on centre views; NaN when the split has no validation images."""
     if len(images) == 0:
@@ -85,7 +85,7 @@ def evaluate_centre(
     losses, correct = 0.0, 0
     for start in range(0, len(images), batch_size):
         idx = np.arange(start, min(start + batch_size, len(images)))
-        logits = model(views_batch(images, idx, size, norm).to(device)).float()
+        logits = model(*[x.to(device) for x in views_batch(images, idx, model.inputs, norm)]).float()
         y = torch.from_numpy(images.labels[idx].astype(np.int64)).to(device)
         losses += F.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
@@ -105,8 +105,12 @@ def train(
     out_log: str | os.PathLike[str],
     device_name: str = "auto",
     threads: int = 1,
+    preinit_path: str | os.PathLike[str] | None = None,
 ) -> None:
-    """Train `settings` on the split's training images; write the model and the CSV training log."""
+    """Train `settings` on the split's training images; write the model and the CSV training log.
+
+    `preinit_path`: a trained model whose convolution layers initialise this model's matching layers (seed 000's
+    "preinit" models started from convroll4's first layers)."""
     torch.set_num_threads(max(1, threads))
     torch.manual_seed(settings.seed)
     device = resolve_device(device_name)
@@ -116,10 +120,12 @@ def train(
     data = ImageSet.load(data_path)
     train_set, valid_set = split_images(data, split_path)
     t = settings.train
-    norm = Normalisation.fit(train_set, settings.input_size)
     model = build_model(
         settings.architecture, len(data.class_names), settings.input_size, settings.params, f"models.{settings.name}"
     ).to(device)
+    norm = Normalisation.fit(train_set, model.inputs[0])
+    if preinit_path is not None:
+        copy_early_layers(model, preinit_path, settings)
     optimizer = make_optimizer(settings, model)
     fingerprint = training_fingerprint(settings, train_set.ids.tolist())
     log.info(
@@ -161,7 +167,8 @@ def train(
 
     stop = {"requested": False}
     previous_handler = signal.signal(signal.SIGTERM, lambda *_: stop.update(requested=True))
-    batches = AugmentedBatches(train_set, settings.input_size, t.batch_size, settings.augmentation, norm, settings.seed)
+    batches = AugmentedBatches(train_set, model.inputs, t.batch_size, settings.augmentation, norm, settings.seed)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=t.bf16 and device.type == "cuda")
     # The loader gets its own generator: creating an iterator draws a seed from it, and drawing from the global
     # RNG instead would shift the dropout masks of a resumed run away from those of an uninterrupted one.
     loader = DataLoader(
@@ -182,7 +189,9 @@ def train(
         for step, (x, y) in enumerate(progress, start=start_step):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(settings, step)
-            loss = F.cross_entropy(model(x.to(device)), y.to(device))
+            with autocast:
+                logits = model(*[xi.to(device, non_blocking=True) for xi in x])
+            loss = F.cross_entropy(logits.float(), y.to(device))
             if not torch.isfinite(loss):
                 raise NonFiniteError(
                     f"models.{settings.name}: the training loss became {loss.item()} at step {step}. Lower "
@@ -195,7 +204,7 @@ def train(
             running, count = running + loss.item(), count + 1
             done = step + 1
             if done % t.eval_every == 0 or done == t.steps:
-                valid_loss, valid_acc = evaluate_centre(model, valid_set, settings.input_size, norm, device)
+                valid_loss, valid_acc = evaluate_centre(model, valid_set, norm, device)
                 epoch = round(done * t.batch_size / len(train_set), 3)
                 lr = float(f"{learning_rate(settings, step):.6g}")
                 seconds = round(time.monotonic() - began, 1)
@@ -223,6 +232,27 @@ def train(
     save_model(out_model, model, settings, norm, data.class_names, t.steps)
     checkpoint_path.unlink(missing_ok=True)
     log.info("model %s trained in %.0f s -> %s", settings.name, time.monotonic() - began, out_model)
+
+
+def copy_early_layers(model: nn.Module, source_path: str | os.PathLike[str], settings: ModelSettings) -> None:
+    """Copy the convolution parameters of `source_path` into `model` wherever name and shape match."""
+    if not Path(source_path).is_file():
+        raise DeepseaError(f"models.{settings.name}.preinit: {source_path} not found; train that model first.")
+    source = torch.load(source_path, map_location="cpu", weights_only=False)["state_dict"]
+    own = model.state_dict()
+    copied = {k: v for k, v in source.items() if ".features." in k and k in own and own[k].shape == v.shape}
+    if not copied:
+        raise DeepseaError(
+            f"models.{settings.name}.preinit: no convolution layer of {source_path} matches this architecture "
+            "(names and shapes must agree); pre-initialise from a model of the same family and widths."
+        )
+    model.load_state_dict(copied, strict=False)
+    log.info(
+        "pre-initialised %d tensors (%d parameters) from %s",
+        len(copied),
+        sum(v.numel() for v in copied.values()),
+        source_path,
+    )
 
 
 def write_log(path: str | os.PathLike[str], rows: list[list[Any]]) -> None:

@@ -35,6 +35,12 @@ def check_config():
     """Cross-key checks the schema cannot express; errors name the key."""
     for name in config["models"]:
         load_model_settings(model_settings_json(name))
+    for name, entry in config["models"].items():
+        source = entry.get("preinit", "")
+        if source and (source not in config["models"] or source == name):
+            raise ConfigError(
+                f"models.{name}.preinit: '{source}' is not another entry of `models` ({sorted(config['models'])})."
+            )
     unknown = [m for m in config["submission"]["models"] if m not in config["models"]]
     if unknown:
         raise ConfigError(
@@ -53,6 +59,19 @@ def split_file(model):
         if split == "valid"
         else f"results/splits/{split}.json"
     )
+
+
+def train_inputs(wildcards):
+    """Packed data, the model's split, and the trained model it is pre-initialised from (if any)."""
+    inputs = {"data": "results/data/train.npz", "split": split_file(wildcards.model)}
+    source = config["models"][wildcards.model].get("preinit", "")
+    if source:
+        inputs["preinit"] = f"results/models/{source}/model.pt"
+    return inputs
+
+
+def preinit_option(wildcards, input):
+    return f"--preinit {input.preinit}" if "preinit" in input.keys() else ""
 
 
 def data_source(wildcards):

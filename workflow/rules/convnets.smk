@@ -3,8 +3,7 @@
 
 rule train_convnet:
     input:
-        data="results/data/train.npz",
-        split=lambda w: split_file(w.model),
+        unpack(train_inputs),
     output:
         model="results/models/{model}/model.pt",
         log_csv="results/models/{model}/train_log.csv",
@@ -22,7 +21,8 @@ rule train_convnet:
     params:
         settings=lambda w: model_settings_json(w.model),
         device=config["device"],
+        preinit=preinit_option,
     shell:
         "deepsea train --settings {params.settings:q} --data {input.data} --split {input.split} "
-        "--out {output.model} --log-csv {output.log_csv} --device {params.device} --threads {threads} "
+        "--out {output.model} --log-csv {output.log_csv} --device {params.device} --threads {threads} {params.preinit} "
         "> {log} 2>&1"

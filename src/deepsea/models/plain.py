@@ -10,12 +10,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from deepsea.augment import InputSpec
+
 LEAKINESS = 1.0 / 3.0  # seed 000, section 3.2.3
 
 
 class PlainConvNet(nn.Module):
     def __init__(self, n_classes: int, input_size: int, widths: list[int], dense: int, dropout: float = 0.5):
         super().__init__()
+        self.inputs = [InputSpec(input_size)]
         layers: list[nn.Module] = []
         channels, size = 1, input_size
         for width in widths:  # each block: two 3x3 'same' convolutions, then 3x3 stride-2 pooling
