@@ -32,3 +32,4 @@ rule all:
     input:
         rules.final_submission.input,
         expand("results/eval/{model}.json", model=config["models"]),
+        expand("results/plots/augmentation/{model}.png", model=config["models"]),

@@ -9,7 +9,6 @@ import torch
 from deepsea.layers.cyclic import CyclicDenseRoll, CyclicPool, CyclicRoll, CyclicSlice
 from deepsea.layers.maxout import MaxoutLinear
 from deepsea.layers.untied_bias import UntiedBiasConv2d
-from deepsea.models.cyclic_net import LEAKINESS
 from deepsea.models.registry import ARCHITECTURES, build_model
 
 
@@ -74,7 +73,6 @@ def test_eight_way_net_is_also_invariant_to_flips() -> None:
 
 def test_orthogonal_init_square_layers() -> None:
     model = build_model("convroll4", 10, 31, {"width": 0.25, "depth": 2, "dense": 64})
-    gain2 = 2.0 / (1.0 + LEAKINESS**2)  # leaky-ReLU gain squared
     square = [
         m.weight for m in model.modules() if isinstance(m, torch.nn.Linear) and m.weight.shape[0] == m.weight.shape[1]
     ]
@@ -82,7 +80,7 @@ def test_orthogonal_init_square_layers() -> None:
     assert square or convs
     for w in square + [c for c in convs if c.shape[0] <= c.shape[1]]:
         eye = torch.eye(w.shape[0])
-        torch.testing.assert_close(w @ w.T / gain2, eye, atol=1e-5, rtol=0)
+        torch.testing.assert_close(w @ w.T, eye, atol=1e-5, rtol=0)
 
 
 def test_seed_003_thirteen_layer_model_shapes() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepsea.errors import NonFiniteError
+from deepsea.errors import DeepseaError, NonFiniteError
 from deepsea.evaluate import evaluate
 from deepsea.predict import predict
 from deepsea.settings import load_model_settings
@@ -103,3 +103,45 @@ def test_nan_loss_stops_with_clear_error(tiny_packed, tmp_path: Path) -> None:
     with pytest.raises(NonFiniteError, match=r"models\.t: the training loss became .* Lower train\.learning_rate"):
         _train(tmp_path, tiny_packed, learning_rate=1e12, steps=50)
     assert not (tmp_path / "model.pt").exists()
+
+
+def test_preinit_copies_matching_convolutions(tiny_packed, tmp_path: Path) -> None:
+    from deepsea.models.registry import build_model
+    from deepsea.train import copy_early_layers
+
+    source = {
+        "name": "src",
+        "architecture": "convroll4",
+        "input_size": 15,
+        "params": {"width": 0.125, "depth": 2, "dense": 16},
+        "train": {"steps": 5, "workers": 0},
+    }
+    train(
+        load_model_settings(json.dumps(source)),
+        tiny_packed["train"],
+        tiny_packed["split"],
+        tmp_path / "src.pt",
+        tmp_path / "src.csv",
+    )
+    target = load_model_settings(json.dumps({**source, "name": "dst", "architecture": "convroll5_preinit"}))
+    model = build_model("convroll5_preinit", 4, 15, dict(target.params))
+    copy_early_layers(model, tmp_path / "src.pt", target)
+    trained = _weights(tmp_path / "src.pt")
+    convs = [k for k in trained if ".features." in k]
+    assert convs
+    for key in convs:
+        assert torch.equal(model.state_dict()[key], trained[key]), key
+    with pytest.raises(DeepseaError, match="no convolution layer"):
+        copy_early_layers(build_model("plain", 4, 15, {"widths": [4], "dense": 4}), tmp_path / "src.pt", target)
+
+
+def test_augmentation_grid_png(tiny_packed, tmp_path: Path) -> None:
+    import cv2
+
+    from deepsea.augment_grid import augmentation_grid
+
+    settings = load_model_settings(json.dumps({**SETTINGS, "input_size": 32}))
+    augmentation_grid(tiny_packed["train"], settings, tmp_path / "grid.png", n_images=3, n_samples=4)
+    grid = cv2.imread(str(tmp_path / "grid.png"), cv2.IMREAD_GRAYSCALE)
+    assert grid.shape == (3 * (96 + 2), 5 * (96 + 2))  # 32 px enlarged 3x, 2 px gaps
+    assert grid.min() < 128  # organisms are drawn dark on light

@@ -29,6 +29,10 @@ models:
     input_size: 24
     params: {widths: [8, 16], dense: 32}
     train: {steps: 120, batch_size: 16, learning_rate: 0.01, eval_every: 40, checkpoint_every: 40, workers: 0}
+  convroll4:
+    input_size: 15
+    params: {width: 0.125, depth: 2, dense: 16, dropout: 0.2}
+    train: {steps: 60, batch_size: 16, eval_every: 30, checkpoint_every: 30, workers: 0}
 """
 
 
@@ -132,6 +136,27 @@ def test_mistyped_key_is_named(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "'trian_dir' was unexpected" in result.stderr + result.stdout
+
+
+def test_preinit_is_a_dag_dependency_and_checked(tmp_path: Path) -> None:
+    workdir = _workdir(tmp_path / "wf")
+    (workdir / "pre.yaml").write_text(
+        "models:\n  deep: {architecture: convroll5_preinit, preinit: convroll4, input_size: 15,"
+        " params: {width: 0.125, depth: 2, dense: 16}}\n"
+    )
+    result = subprocess.run(
+        [*SNAKEMAKE, "-n", "-p", "--configfile=pre.yaml", "results/models/deep/model.pt"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--preinit results/models/convroll4/model.pt" in result.stdout
+    assert "results/models/convroll4/model.pt" in result.stdout.split("--preinit")[0]  # the source trains first
+    (workdir / "bad.yaml").write_text("models:\n  deep: {architecture: convroll5_preinit, preinit: nothere}\n")
+    result = subprocess.run([*SNAKEMAKE, "-n", "--configfile=bad.yaml"], cwd=workdir, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "models.deep.preinit: 'nothere' is not another entry" in result.stdout + result.stderr
 
 
 def test_lint_is_clean() -> None:

@@ -5,8 +5,8 @@ affine transform, so each image is interpolated once. `compose_affine` builds th
 serves training augmentation, the centre view (all parameters neutral) and test-time augmentation views, so there
 is no second implementation to drift.
 
-Images are inverted on the way in (ink = 255 - pixel): the background becomes 0, so the constant border that a
-warp introduces is background, whatever the source image size.
+Images are warped as they are (the border filled with white background) and then inverted to "ink" in [0, 1]
+(background 0), so padding, zero-mean normalisation and rotations all agree on what is background.
 """
 
 from __future__ import annotations
@@ -91,20 +91,36 @@ def compose_affine(
     return m[:2]
 
 
-def warp(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
-    """Apply a 2x3 matrix to a uint8 gray image; returns the inverted view (ink) as float32 in [0, 1]."""
-    ink = 255 - image
-    out = cv2.warpAffine(
-        ink,
-        matrix.astype(np.float64),
-        (size, size),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0,
+def warp_uint8(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """Apply a 2x3 matrix to a uint8 gray image; the border is background (white). Returns uint8 (size, size)."""
+    return cv2.warpAffine(
+        image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=255
     )
-    return out.astype(np.float32) * (1.0 / 255.0)
+
+
+def to_ink(warped: np.ndarray) -> np.ndarray:
+    """uint8 gray (any shape, e.g. a stacked batch) -> float32 ink in [0, 1] (background 0).
+
+    Done once per batch rather than per image: for small inputs numpy's per-call overhead costs more than the
+    warp itself (see benchmarks/augment.py)."""
+    ink = warped.astype(np.float32)
+    ink *= -1.0 / 255.0
+    ink += 1.0
+    return ink
+
+
+def warp(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """`warp_uint8` then `to_ink`: one image as float32 ink."""
+    return to_ink(warp_uint8(image, matrix, size))
+
+
+def view_uint8(
+    image: np.ndarray, size: int, p: AffineParams = CENTRE_VIEW, fixed_scale: float | None = None
+) -> np.ndarray:
+    """`image` rescaled into a `size` x `size` input and transformed by `p` in a single interpolation (uint8)."""
+    return warp_uint8(image, compose_affine(image.shape[0], image.shape[1], size, p, fixed_scale), size)
 
 
 def view(image: np.ndarray, size: int, p: AffineParams = CENTRE_VIEW, fixed_scale: float | None = None) -> np.ndarray:
-    """`image` rescaled into a `size` x `size` input and transformed by `p` in a single interpolation."""
-    return warp(image, compose_affine(image.shape[0], image.shape[1], size, p, fixed_scale), size)
+    """`view_uint8` as float32 ink."""
+    return to_ink(view_uint8(image, size, p, fixed_scale))

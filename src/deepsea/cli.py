@@ -60,6 +60,13 @@ def _cmd_train(a: argparse.Namespace) -> None:
     train(load_model_settings(a.settings), a.data, a.split, a.out, a.log_csv, a.device, a.threads, a.preinit)
 
 
+def _cmd_augment_grid(a: argparse.Namespace) -> None:
+    from deepsea.augment_grid import augmentation_grid
+    from deepsea.settings import load_model_settings
+
+    augmentation_grid(a.data, load_model_settings(a.settings), a.out, a.n_images, a.n_samples, a.seed)
+
+
 def _cmd_predict(a: argparse.Namespace) -> None:
     from deepsea.predict import predict
 
@@ -131,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preinit", help="trained model whose matching convolution layers initialise this one")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     p.add_argument("--threads", type=int, default=1)
+
+    p = add("augment-grid", _cmd_augment_grid, "PNG grid of augmented training samples of one model entry")
+    p.add_argument("--settings", required=True, help="the model's settings as JSON, or a JSON file")
+    p.add_argument("--data", required=True, help="packed training data (.npz)")
+    p.add_argument("--out", required=True, help="PNG to write")
+    p.add_argument("--n-images", type=int, default=8)
+    p.add_argument("--n-samples", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
 
     p = add("predict", _cmd_predict, "class probabilities of a trained model for one subset")
     p.add_argument("--model", required=True)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from deepsea.augment import CENTRE_VIEW, AffineParams, InputSpec, sample_params, view
+from deepsea.augment import CENTRE_VIEW, AffineParams, InputSpec, sample_params, to_ink, view, view_uint8
 from deepsea.imageset import ImageSet
 from deepsea.settings import AugmentationRanges
 
@@ -36,7 +36,10 @@ class Normalisation:
         return cls(float(mean), float(max(np.sqrt(max(total_sq / count - mean * mean, 0.0)), 1e-6)))
 
     def apply(self, batch: np.ndarray) -> np.ndarray:
-        return (batch - self.mean) / self.std
+        """Normalise float32 ink in place (and return it): no copies on the loader's hot path."""
+        batch -= np.float32(self.mean)
+        batch *= np.float32(1.0 / self.std)
+        return batch
 
 
 def views_batch(
@@ -53,10 +56,13 @@ def views_batch(
     params = params or [CENTRE_VIEW] * len(indices)
     batches = []
     for spec in inputs:
-        batch = np.stack(
-            [view(images.image(int(i)), spec.size, p, spec.fixed_scale) for i, p in zip(indices, params, strict=True)]
+        warped = np.stack(
+            [
+                view_uint8(images.image(int(i)), spec.size, p, spec.fixed_scale)
+                for i, p in zip(indices, params, strict=True)
+            ]
         )
-        batches.append(torch.from_numpy(norm.apply(batch)[:, None].astype(np.float32)))
+        batches.append(torch.from_numpy(norm.apply(to_ink(warped))[:, None]))
     return batches
 
 

@@ -238,9 +238,9 @@ def render(spec: ClassSpec, rng: np.random.Generator) -> np.ndarray:
     left, right = max(0, cols.min() - margins[2]), min(small, cols.max() + 1 + margins[3])
     ink = ink[top:bottom, left:right]
 
-    background = rng.uniform(228, 250)
+    background = rng.uniform(244, 254)  # near white, as NDSB: the warp border (white) shows no box
     darkness = rng.uniform(140, 200)
-    image = background - darkness * ink + rng.normal(0, rng.uniform(2.0, 8.0), ink.shape)
+    image = background - darkness * ink + rng.normal(0, rng.uniform(1.5, 5.0), ink.shape)
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 

@@ -45,6 +45,7 @@ class TrainSettings:
     eval_every: int = 100
     workers: int = 1  # DataLoader worker processes producing augmented batches
     bf16: bool = False  # bfloat16 autocast on CUDA (ignored on CPU)
+    max_grad_norm: float = 0.0  # clip the gradient norm to this (0: off, as the original); a rail against divergence
 
 
 @dataclass(frozen=True)

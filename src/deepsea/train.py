@@ -195,11 +195,14 @@ def train(
             if not torch.isfinite(loss):
                 raise NonFiniteError(
                     f"models.{settings.name}: the training loss became {loss.item()} at step {step}. Lower "
-                    f"train.learning_rate (now {t.learning_rate}) or add weight_decay; the last good checkpoint "
+                    f"train.learning_rate (now {t.learning_rate}), add train.weight_decay or set "
+                    f"train.max_grad_norm (e.g. 5); the last good checkpoint "
                     f"is kept at {checkpoint_path}, delete it to start over."
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if t.max_grad_norm > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), t.max_grad_norm)
             optimizer.step()
             running, count = running + loss.item(), count + 1
             done = step + 1

@@ -26,3 +26,24 @@ rule train_convnet:
         "deepsea train --settings {params.settings:q} --data {input.data} --split {input.split} "
         "--out {output.model} --log-csv {output.log_csv} --device {params.device} --threads {threads} {params.preinit} "
         "> {log} 2>&1"
+
+
+rule augmentation_grid:
+    input:
+        "results/data/train.npz",
+    output:
+        "results/plots/augmentation/{model}.png",
+    log:
+        "results/logs/augmentation_grid/{model}.log",
+    benchmark:
+        "results/benchmarks/augmentation_grid/{model}.tsv"
+    conda:
+        CONDA_CPU
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        settings=lambda w: model_settings_json(w.model),
+    shell:
+        "deepsea augment-grid --settings {params.settings:q} --data {input} --out {output} > {log} 2>&1"

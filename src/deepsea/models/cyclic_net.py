@@ -28,6 +28,7 @@ from deepsea.augment import InputSpec
 from deepsea.layers.cyclic import CyclicPool, CyclicRoll, CyclicSlice
 from deepsea.layers.maxout import MaxoutLinear
 from deepsea.layers.untied_bias import UntiedBiasConv2d
+from deepsea.models.init import orthogonal_init
 
 LEAKINESS = 1.0 / 3.0  # seed 000, 3.2.3
 
@@ -120,13 +121,3 @@ class CyclicConvNet(nn.Module):
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """One (B, 1, S_i, S_i) tensor per stream -> (B, n_classes) logits."""
         return self.head(torch.cat([stream(x) for stream, x in zip(self.streams, inputs, strict=True)], dim=1))
-
-
-def orthogonal_init(model: nn.Module, gain: float | None = None) -> None:
-    """Orthogonal weights (Saxe et al.; seed 000, 3.3.3) scaled for leaky ReLU; zero biases."""
-    gain = nn.init.calculate_gain("leaky_relu", LEAKINESS) if gain is None else gain
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            nn.init.orthogonal_(module.weight, gain=gain)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)

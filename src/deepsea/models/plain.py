@@ -2,7 +2,7 @@
 
 A deliberately simple, real baseline (no rotation invariance) that later, cyclic architectures are measured
 against. It already uses the family's ingredients that need no special layers: 'same' 3x3 convolutions, leaky ReLU
-with slope 1/3, overlapping 3x3 stride-2 pooling, dropout 0.5 before the classifier, orthogonal init.
+with slope 1/3, overlapping 3x3 stride-2 pooling, dropout 0.5 before the classifier, orthogonal init (models/init.py).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from deepsea.augment import InputSpec
+from deepsea.models.init import orthogonal_init
 
 LEAKINESS = 1.0 / 3.0  # seed 000, section 3.2.3
 
@@ -41,10 +42,7 @@ class PlainConvNet(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(dense, n_classes),
         )
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.orthogonal_(module.weight, gain=nn.init.calculate_gain("leaky_relu", LEAKINESS))
-                nn.init.zeros_(module.bias)
+        orthogonal_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, S, S) normalised images -> (B, n_classes) logits."""
