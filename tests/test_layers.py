@@ -19,6 +19,7 @@ def test_slice_builds_the_four_turns_with_numpy() -> None:
     for k in range(4):
         np.testing.assert_array_equal(out[2 * k : 2 * k + 2], np.rot90(x.numpy(), k, axes=(2, 3)))
     assert CyclicSlice(dihedral=True)(x).shape == (16, 1, 3, 3)
+    assert CyclicSlice(n_bases=2)(torch.cat([x, x], 1)).shape == (16, 1, 3, 3)
 
 
 def test_roll_against_hand_built_example() -> None:
@@ -53,7 +54,7 @@ def test_dense_roll_and_pool() -> None:
 def test_cyclic_net_is_invariant_to_90_degree_turns(architecture: str) -> None:
     torch.manual_seed(0)
     model = build_model(architecture, 5, 31, {"width": 0.125, "depth": 2}).eval()
-    xs = [torch.randn(3, 1, s.size, s.size, dtype=torch.float64) for s in model.inputs]
+    xs = [torch.randn(3, len(s.rotations), s.size, s.size, dtype=torch.float64) for s in model.inputs]
     model = model.double()
     out = model(*xs)
     for k in (1, 2, 3):
@@ -62,13 +63,40 @@ def test_cyclic_net_is_invariant_to_90_degree_turns(architecture: str) -> None:
     assert not torch.allclose(model(*[x.transpose(2, 3) for x in xs]), out)  # not trivially constant
 
 
-def test_eight_way_net_is_also_invariant_to_flips() -> None:
+def test_eight_way_dihedral_net_is_also_invariant_to_flips() -> None:
     torch.manual_seed(0)
-    model = build_model("cp8", 5, 31, {"width": 0.125, "depth": 2}).eval().double()
+    model = build_model("cp8_dihedral", 5, 31, {"width": 0.125, "depth": 2}).eval().double()
     x = torch.randn(3, 1, 31, 31, dtype=torch.float64)
     out = model(x)
     for transformed in (x.flip(3), x.flip(2), x.transpose(2, 3), torch.rot90(x, 1, dims=(2, 3))):
         torch.testing.assert_close(model(transformed), out, rtol=1e-9, atol=1e-9)
+
+
+def test_cp8_pools_over_0_and_45_degree_inputs() -> None:
+    torch.manual_seed(0)
+    model = build_model("cp8", 5, 31, {"width": 0.125, "depth": 2}).eval().double()
+    assert model.inputs[0].rotations == (0.0, 45.0) and model.streams[0].slice.group_size == 8
+    x = torch.randn(3, 2, 31, 31, dtype=torch.float64)  # channel 0: the view, channel 1: the view turned 45 degrees
+    out = model(x)
+    torch.testing.assert_close(model(torch.rot90(x, 1, dims=(2, 3))), out, rtol=1e-9, atol=1e-9)
+    # the 8 orientations are a group: swapping which input is "0 degrees" and turning one of them
+    # (45 -> 0, 0 -> -45 = 315 = 45 + 270) permutes them, so the output is unchanged
+    swapped = torch.stack([x[:, 1], torch.rot90(x[:, 0], -1, dims=(1, 2))], dim=1)
+    torch.testing.assert_close(model(swapped), out, rtol=1e-9, atol=1e-9)
+
+
+def test_data_pipeline_makes_the_45_degree_channel() -> None:
+    from deepsea.augment import AffineParams, InputSpec, view
+    from deepsea.data import Normalisation, views_batch
+    from deepsea.imageset import ImageSet
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (40, 30), dtype=np.uint8)
+    images = ImageSet.from_images([image], ["a"], [0], ["c"])
+    spec = InputSpec(31, None, (0.0, 45.0))
+    (batch,) = views_batch(images, np.array([0]), [spec], Normalisation(0.0, 1.0), [AffineParams(rotation=10.0)])
+    assert batch.shape == (1, 2, 31, 31)
+    np.testing.assert_allclose(batch[0, 1].numpy(), view(image, 31, AffineParams(rotation=55.0)), atol=1e-6)
 
 
 def test_orthogonal_init_square_layers() -> None:
@@ -102,7 +130,7 @@ def test_seed_003_thirteen_layer_model_shapes() -> None:
 def test_every_architecture_builds_small(architecture: str) -> None:
     params = {"widths": [4, 8], "dense": 8} if architecture == "plain" else {"width": 0.125, "depth": 2}
     model = build_model(architecture, 7, 31, params)
-    xs = [torch.randn(2, 1, s.size, s.size) for s in model.inputs]
+    xs = [torch.randn(2, len(s.rotations), s.size, s.size) for s in model.inputs]
     assert model(*xs).shape == (2, 7)
 
 

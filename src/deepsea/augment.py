@@ -42,10 +42,13 @@ class InputSpec:
 
     `fixed_scale=None` rescales the largest side to `size` (most models); a number f shrinks every image by the
     same factor f instead, so the input keeps the organism's absolute size (the multiscale models' second stream).
+    `rotations` adds channels: the same view turned by further angles, in the same single warp (the original cp8
+    model saw every image at 0 and 45 degrees).
     """
 
     size: int
     fixed_scale: float | None = None
+    rotations: tuple[float, ...] = (0.0,)  # one channel per angle: the same view turned further (cp8: 0 and 45)
 
 
 def sample_params(ranges: AugmentationRanges, rng: np.random.Generator) -> AffineParams:

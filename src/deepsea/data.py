@@ -7,7 +7,7 @@ of DataLoader workers, and lets a resumed run continue with exactly the batches 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -49,7 +49,7 @@ def views_batch(
     norm: Normalisation,
     params: list[AffineParams] | None = None,
 ) -> list[torch.Tensor]:
-    """One (B, 1, S, S) tensor per network input: each image with its view parameters (default: centre).
+    """One (B, C, S, S) tensor per network input (C: its rotations, usually 1), views as given (default: centre).
 
     The same augmentation parameters apply to every input of an image (a multiscale model sees one view of it at
     several scales)."""
@@ -58,11 +58,14 @@ def views_batch(
     for spec in inputs:
         warped = np.stack(
             [
-                view_uint8(images.image(int(i)), spec.size, p, spec.fixed_scale)
+                [
+                    view_uint8(images.image(int(i)), spec.size, replace(p, rotation=p.rotation + r), spec.fixed_scale)
+                    for r in spec.rotations
+                ]
                 for i, p in zip(indices, params, strict=True)
             ]
-        )
-        batches.append(torch.from_numpy(norm.apply(to_ink(warped))[:, None]))
+        )  # (B, len(spec.rotations), S, S)
+        batches.append(torch.from_numpy(norm.apply(to_ink(warped))))
     return batches
 
 

@@ -2,9 +2,10 @@
 
 Batch layout: after slicing, a batch of B images becomes G*B "orientations", orientation-major: rows
 [g*B:(g+1)*B] hold every image seen in orientation g. 4-way: g = 0..3 is a counter-clockwise turn by g*90 degrees
-(exact: a transpose and a flip, no interpolation). 8-way (`dihedral`): g = 4..7 are the same four turns of the
-mirrored image. Rotating the input by 90 degrees permutes the orientations cyclically, so any function of the
-network that is symmetric in the orientations (the cyclic pool) is exactly invariant to it.
+(exact: a transpose and a flip, no interpolation). 8-way as the original cp8: g = 4..7 are the four turns of a
+second input, the same view turned 45 degrees by the data pipeline's warp. 8-way `dihedral`: g = 4..7 are the four
+turns of the mirrored image (exact). Rotating the input by 90 degrees permutes the orientations cyclically, so any
+function of the network that is symmetric in the orientations (the cyclic pool) is exactly invariant to it.
 """
 
 from __future__ import annotations
@@ -19,15 +20,21 @@ def rot90(x: torch.Tensor, k: int) -> torch.Tensor:
 
 
 class CyclicSlice(nn.Module):
-    """(B, C, H, W) -> (G*B, C, H, W): the batch in its G orientations (G = 4, or 8 with mirror images)."""
+    """(B, n_bases, H, W) -> (G*B, 1, H, W): every base view in its 4 turns; G = 4 * n_bases (* 2 if dihedral).
 
-    def __init__(self, dihedral: bool = False):
+    Bases are the input channels: one (the usual 4-way slice) or the 0 and 45 degree views of cp8 (8 orientations
+    45 degrees apart). `dihedral` adds the mirror image of every base (8-way: the symmetries of the square).
+    """
+
+    def __init__(self, n_bases: int = 1, dihedral: bool = False):
         super().__init__()
         self.dihedral = dihedral
-        self.group_size = 8 if dihedral else 4
+        self.group_size = 4 * n_bases * (2 if dihedral else 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        bases = [x, x.flip(-1)] if self.dihedral else [x]
+        bases = list(x.split(1, dim=1))
+        if self.dihedral:
+            bases += [b.flip(-1) for b in bases]
         return torch.cat([rot90(b, k) for b in bases for k in range(4)], dim=0)
 
 

@@ -64,10 +64,11 @@ def _pooled(size: int) -> int:
 class Stream(nn.Module):
     def __init__(self, spec: StreamSpec, net: NetSpec):
         super().__init__()
-        group = 8 if net.dihedral else 4
-        if spec.roll != "none" and net.dihedral:
+        self.n_bases = len(spec.input.rotations)
+        self.slice = CyclicSlice(self.n_bases, net.dihedral)
+        group = self.slice.group_size
+        if spec.roll != "none" and group != 4:
             raise ValueError("conv rolls need the 4-way slice (the 8-way cp8 model has no rolls)")
-        self.slice = CyclicSlice(net.dihedral)
         layers: list[nn.Module] = []
         channels, size = 1, spec.input.size
         for s, widths in enumerate(spec.stages):
@@ -99,7 +100,9 @@ class Stream(nn.Module):
         self.pool = CyclicPool(group, net.pool)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 1, S, S) -> (B, dense) rotation-invariant features."""
+        """(B, n_rotations, S, S) -> (B, dense) rotation-invariant features."""
+        if x.shape[1] != self.n_bases:
+            raise ValueError(f"this stream takes {self.n_bases} input channel(s) (one per rotation), got {x.shape[1]}")
         return self.pool(self.dense(self.features(self.slice(x))))
 
 

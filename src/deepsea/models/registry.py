@@ -48,6 +48,7 @@ class Family:
     final_pool: bool = True
     dense: int = 512
     streams: tuple[SecondStream, ...] = ()
+    rotations: tuple[float, ...] = (0.0,)  # input channels: the view turned by these angles (cp8: 0 and 45)
     note: str = ""
 
 
@@ -65,9 +66,14 @@ FAMILY: dict[str, Family] = {
     ),
     "cp8": Family(
         roll="none",
+        rotations=(0.0, 45.0),
+        note="8-way cyclic pooling over 45-degree steps (0 and 45 degree inputs, 4 turns each), no rolls",
+    ),
+    "cp8_dihedral": Family(
+        roll="none",
         dihedral=True,
-        note="8-way cyclic pooling, no rolls; the 8 orientations are the dihedral group (4 turns of the "
-        "image and of its mirror, exact) where the original used 0 and 45 degree inputs",
+        note="cp8 over the square's 8 symmetries (4 turns of the image and of its mirror): exactly invariant to "
+        "turns and flips, no 45-degree interpolation",
     ),
     "cr4_ds": Family(streams=(SecondStream(2.0),), note="convroll4 + a half-width stream at 1/2 scale"),
     "doublescale_fs5_latemerge_2233": Family(
@@ -108,7 +114,7 @@ def build_family(
     units = max(2, round((dense or family.dense) * width))
     main = StreamSpec(
         _widths(family.stages, width, depth),
-        InputSpec(input_size),
+        InputSpec(input_size, None, family.rotations),
         family.roll,
         family.first_filter,
         family.final_pool if not depth else True,
