@@ -25,11 +25,11 @@ rule final_submission:
     default_target: True
     input:
         SUBMISSION,
-        expand("results/eval/{model}.json", model=config["submission"]["models"]),
+        expand("results/eval/{run}.json", run=submission_runs()),
 
 
 rule all:
     input:
         rules.final_submission.input,
-        expand("results/eval/{model}.json", model=config["models"]),
+        expand("results/eval/{run}.json", run=RUNS),
         expand("results/plots/augmentation/{model}.png", model=config["models"]),

@@ -54,7 +54,7 @@ def test_deterministic_on_cpu(tiny_packed, tmp_path: Path) -> None:
 
 def test_learns_better_than_class_prior(tiny_packed, tmp_path: Path) -> None:
     model = _train(tmp_path, tiny_packed, steps=150)
-    predict(model, tiny_packed["train"], "valid", tmp_path / "valid.npy", tiny_packed["split"])
+    predict(model, tiny_packed["train"], "valid", tmp_path / "valid.npy", split_path=tiny_packed["split"])
     result = evaluate(tmp_path / "valid.npy", tiny_packed["train"], tiny_packed["split"], tmp_path / "eval.json")
     assert result["valid"]["log_loss"] < result["class_prior"]["log_loss"] - 0.2
     probs = np.load(tmp_path / "valid.npy")

@@ -69,14 +69,26 @@ def _cmd_augment_grid(a: argparse.Namespace) -> None:
 
 def _cmd_predict(a: argparse.Namespace) -> None:
     from deepsea.predict import predict
+    from deepsea.settings import from_dict, load_json_argument
+    from deepsea.tta import TTASettings
 
-    predict(a.model, a.data, a.subset, a.out, a.split, a.batch_size, a.device, a.threads)
+    tta = from_dict(TTASettings, load_json_argument(a.tta, "--tta"), "tta") if a.tta else None
+    predict(a.model, a.data, a.subset, a.out, a.out_centre, a.split, tta, a.batch_size, a.device, a.threads, a.workers)
+
+
+def _cmd_average(a: argparse.Namespace) -> None:
+    from deepsea.io import average_predictions, load_predictions, save_predictions
+
+    probs, ids, class_names = average_predictions(a.pred)
+    save_predictions(a.out, probs, ids, class_names, averaged=list(a.pred))
+    load_predictions(a.out)  # refuse to leave behind anything a consumer would refuse
+    log.info("averaged %d prediction files -> %s", len(a.pred), a.out)
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> None:
     from deepsea.evaluate import evaluate
 
-    evaluate(a.pred, a.data, a.split, a.out)
+    evaluate(a.pred, a.data, a.split, a.out, a.centre)
 
 
 def _cmd_submit(a: argparse.Namespace) -> None:
@@ -87,9 +99,11 @@ def _cmd_submit(a: argparse.Namespace) -> None:
 
 def _cmd_score(a: argparse.Namespace) -> None:
     from deepsea.io import write_json
-    from deepsea.submission import score_submission
+    from deepsea.submission import score_predictions, score_submission
 
-    result = score_submission(a.submission, a.labels)
+    if bool(a.submission) == bool(a.pred):
+        raise DeepseaError("score: give either --submission (a CSV) or --pred (a predictions .npy).")
+    result = score_submission(a.submission, a.labels) if a.submission else score_predictions(a.pred, a.labels)
     print(json.dumps(result, indent=2))
     if a.out:
         write_json(a.out, result)
@@ -153,14 +167,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subset", required=True, choices=["train", "valid", "test"])
     p.add_argument("--split", help="split JSON (needed for train/valid)")
     p.add_argument("--out", required=True, help="predictions .npy to write (meta JSON beside it)")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--out-centre", help="also write the centre view's predictions here")
+    p.add_argument("--tta", help="test-time augmentation settings as JSON, or a JSON file (default: centre view)")
+    p.add_argument("--batch-size", type=int, default=256, help="views per forward pass")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--workers", type=int, default=0, help="processes warping views while the model predicts")
+
+    p = add("average", _cmd_average, "average prediction files (a bag's members) into one")
+    p.add_argument("--pred", required=True, nargs="+", help="predictions .npy over the same ids")
+    p.add_argument("--out", required=True, help="predictions .npy to write")
 
     p = add("evaluate", _cmd_evaluate, "validation log loss and top-1..5 accuracy of a prediction file")
     p.add_argument("--pred", required=True, help="validation predictions .npy")
     p.add_argument("--data", required=True, help="packed training data (.npz), for the labels")
     p.add_argument("--split", required=True)
+    p.add_argument("--centre", help="centre-view predictions of the same images, to report the TTA gain")
     p.add_argument("--out", required=True, help="evaluation JSON to write")
 
     p = add("submit", _cmd_submit, "average test predictions into a validated, gzipped submission CSV")
@@ -170,8 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="submission .csv.gz to write")
 
     p = add("score", _cmd_score, "score a submission against known test labels (image,class CSV)")
-    p.add_argument("--submission", required=True)
-    p.add_argument("--labels", required=True)
+    p.add_argument("--submission", help="a submission CSV (.csv or .csv.gz)")
+    p.add_argument("--pred", help="or a test predictions .npy")
+    p.add_argument("--labels", required=True, help="CSV with columns image,class")
     p.add_argument("--out", help="also write the scores as JSON")
     return parser
 

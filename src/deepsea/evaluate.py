@@ -1,7 +1,9 @@
 """Stage 6, `deepsea evaluate`: validation scores of one prediction file, beside the class-prior baseline.
 
 The prior baseline (predict the training class frequencies for every image) is what a model that learned nothing
-scores; every report shows it so that "the model learned something" is a number, not a hope.
+scores; every report shows it so that "the model learned something" is a number, not a hope. Given the centre-view
+predictions too, the report shows both and the gain of test-time augmentation. The confusion matrix counts
+(true class, predicted class) pairs of the validation images.
 """
 
 from __future__ import annotations
@@ -25,30 +27,46 @@ def evaluate(
     data_path: str | os.PathLike[str],
     split_path: str | os.PathLike[str],
     out: str | os.PathLike[str],
+    centre_path: str | os.PathLike[str] | None = None,
 ) -> dict:
     """Score validation predictions against the packed labels; write and return the scores."""
-    probs, ids, class_names = load_predictions(pred_path)
     data = ImageSet.load(data_path)
-    if class_names != data.class_names:
-        raise DataMismatchError(f"{pred_path}: its classes differ from {data_path}'s; rerun the prediction.")
     split = Split.from_json(read_json(split_path), str(split_path))
-    if sorted(ids) != sorted(split.valid_ids):
-        raise DataMismatchError(
-            f"{pred_path}: its image ids are not the validation ids of {split_path}; rerun the prediction."
-        )
-    labels = data.labels[data.index_of(ids, str(pred_path))]
+    labels, probs, class_names = _validation_predictions(pred_path, data, split, str(split_path))
     prior = class_prior(data.labels[data.index_of(split.train_ids, str(split_path))], len(class_names))
+    predicted = probs.argmax(axis=1)
+    confusion = np.zeros((len(class_names), len(class_names)), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
     result = {
         "predictions": str(pred_path),
         "valid": score(labels, probs),
         "class_prior": score(labels, np.tile(prior, (len(labels), 1))),
+        "confusion": {"classes": class_names, "rows_true_columns_predicted": confusion.tolist()},
     }
+    message = f"valid log loss {result['valid']['log_loss']:.4f}"
+    if centre_path is not None:
+        centre_labels, centre_probs, _ = _validation_predictions(centre_path, data, split, str(split_path))
+        result["centre"] = score(centre_labels, centre_probs)
+        result["tta_gain"] = result["centre"]["log_loss"] - result["valid"]["log_loss"]
+        message += f" (centre view {result['centre']['log_loss']:.4f})"
     write_json(out, result)
     log.info(
-        "%s: valid log loss %.4f (class prior %.4f), top-1 accuracy %.3f",
+        "%s: %s, class prior %.4f, top-1 accuracy %.3f",
         pred_path,
-        result["valid"]["log_loss"],
+        message,
         result["class_prior"]["log_loss"],
         result["valid"]["top1_accuracy"],
     )
     return result
+
+
+def _validation_predictions(
+    pred_path: str | os.PathLike[str], data: ImageSet, split: Split, where: str
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(labels, probabilities, class names) of a validation prediction file, checked against the split."""
+    probs, ids, class_names = load_predictions(pred_path)
+    if class_names != data.class_names:
+        raise DataMismatchError(f"{pred_path}: its classes differ from the packed data's; rerun the prediction.")
+    if sorted(ids) != sorted(split.valid_ids):
+        raise DataMismatchError(f"{pred_path}: its image ids are not the validation ids of {where}; rerun it.")
+    return data.labels[data.index_of(ids, str(pred_path))], probs, class_names

@@ -143,3 +143,19 @@ def check_probabilities(probs: np.ndarray, where: str, atol: float = 1e-3) -> No
         raise DataMismatchError(
             f"{where}: {bad.size} rows do not sum to 1 (row {int(bad[0])} sums to {sums[bad[0]]:.6f})."
         )
+
+
+def average_predictions(paths: list[str | os.PathLike[str]]) -> tuple[np.ndarray, list[str], list[str]]:
+    """Arithmetic mean of prediction files over the same ids (any order) and the same classes."""
+    total, ids0, classes0 = None, [], []
+    for path in paths:
+        probs, ids, class_names = load_predictions(path)
+        if total is None:
+            total, ids0, classes0 = probs.astype(np.float64), ids, class_names
+            continue
+        if class_names != classes0 or sorted(ids) != sorted(ids0):
+            raise DataMismatchError(f"{path}: its ids or classes differ from {paths[0]}'s; rerun its prediction.")
+        position = {image_id: i for i, image_id in enumerate(ids)}
+        total += probs[[position[i] for i in ids0]]
+    assert total is not None
+    return (total / len(paths)).astype(np.float32), ids0, classes0

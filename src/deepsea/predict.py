@@ -1,27 +1,35 @@
-"""Stage 5, `deepsea predict`: class probabilities of a trained model for one subset (train, valid or test).
+"""Stage 5, `deepsea predict`: class probabilities of a trained model for one subset, averaged over TTA views.
 
-This foundation predicts from the single centre view; the 70-view quasi-random test-time augmentation replaces
-`predict_views` (issue 5) without changing the files this stage reads and writes:
-`results/predictions/{model}/{subset}.npy` (float32, images x classes) and `{subset}.meta.json` (ids, classes,
-views).
+For every image the model sees all test-time views (`tta.py`) plus the plain centre view; the views' predictions
+are averaged (arithmetic, geometric or logit mean) into `<out>` and the centre view alone goes to `<out_centre>`, so
+the gain of TTA is measured on the same run. Work is streamed: a DataLoader's worker processes warp chunks of
+`tta.chunk_images` images x all views (the same `views_batch` as training, no second implementation) while the
+model predicts the previous chunk in batches of `batch_size`, so memory does not grow with the number of images.
+Outputs: `results/predictions/{model}/{subset}.npy` (float32, images x classes) with `{subset}.meta.json` (ids,
+classes, the views), written atomically.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
+from dataclasses import asdict
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from deepsea.data import views_batch
+from deepsea.augment import CENTRE_VIEW, AffineParams, InputSpec
+from deepsea.data import Normalisation, views_batch
 from deepsea.device import resolve_device
 from deepsea.errors import DeepseaError
 from deepsea.imageset import ImageSet
 from deepsea.io import read_json, save_predictions
 from deepsea.splits import Split
 from deepsea.train import load_model
+from deepsea.tta import TTASettings, combine, make_views, views_to_json
 
 log = logging.getLogger(__name__)
 
@@ -40,32 +48,114 @@ def subset_images(
     return data.subset(data.index_of(ids, str(split_path)))
 
 
+class ViewChunks(Dataset):
+    """Item k: (k, inputs of images [k*chunk, (k+1)*chunk) under every view, image-major: (n*V, C, S, S) each)."""
+
+    def __init__(
+        self, images: ImageSet, inputs: list[InputSpec], norm: Normalisation, views: list[AffineParams], chunk: int
+    ):
+        self.images, self.inputs, self.norm, self.views, self.chunk = images, inputs, norm, views, chunk
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.images) / self.chunk)
+
+    def __getitem__(self, k: int) -> tuple[int, list[torch.Tensor]]:
+        idx = np.arange(k * self.chunk, min((k + 1) * self.chunk, len(self.images)))
+        repeated = np.repeat(idx, len(self.views))
+        return k, views_batch(self.images, repeated, self.inputs, self.norm, self.views * len(idx))
+
+
 @torch.no_grad()
+def predict_views(
+    model: torch.nn.Module,
+    images: ImageSet,
+    norm: Normalisation,
+    views: list[AffineParams],
+    mean: str,
+    device: torch.device,
+    batch_size: int = 256,
+    chunk: int = 32,
+    workers: int = 0,
+    desc: str = "predict",
+) -> tuple[np.ndarray, np.ndarray]:
+    """(views-averaged probabilities, centre-view probabilities), each (N, n_classes) float32."""
+    all_views = views if views == [CENTRE_VIEW] else [*views, CENTRE_VIEW]
+    n_views = len(views)
+    loader = DataLoader(
+        ViewChunks(images, model.inputs, norm, all_views, chunk),
+        batch_size=None,
+        num_workers=workers,
+        prefetch_factor=2 if workers else None,
+    )
+    averaged: np.ndarray | None = None
+    centre: np.ndarray | None = None
+    for k, xs in tqdm(loader, desc=desc, unit="chunk", mininterval=5.0):
+        total = xs[0].shape[0]
+        logits = torch.cat(
+            [model(*[x[s : s + batch_size].to(device) for x in xs]).float().cpu() for s in range(0, total, batch_size)]
+        ).numpy()
+        logits = logits.reshape(total // len(all_views), len(all_views), -1)  # (n, V(+1), C)
+        if averaged is None:
+            averaged = np.zeros((len(images), logits.shape[2]), np.float32)
+            centre = np.zeros_like(averaged)
+        rows = slice(k * chunk, k * chunk + logits.shape[0])
+        averaged[rows] = combine(logits[:, :n_views], mean)
+        centre[rows] = combine(logits[:, -1:], "arithmetic")
+    assert averaged is not None and centre is not None
+    return averaged, centre
+
+
 def predict(
     model_path: str | os.PathLike[str],
     data_path: str | os.PathLike[str],
     subset: str,
     out: str | os.PathLike[str],
+    out_centre: str | os.PathLike[str] | None = None,
     split_path: str | os.PathLike[str] | None = None,
+    tta: TTASettings | None = None,
     batch_size: int = 256,
     device_name: str = "auto",
     threads: int = 1,
+    workers: int = 0,
 ) -> None:
-    """Write the probabilities of every image of `subset` (centre view) to `out`."""
+    """Write the TTA-averaged probabilities of every image of `subset` to `out` (and the centre view's)."""
+    tta = tta or TTASettings(method="centre")
     torch.set_num_threads(max(1, threads))
     device = resolve_device(device_name)
     model, settings, norm, class_names = load_model(model_path, device)
     images = subset_images(data_path, subset, split_path)
     if images.class_names and images.class_names != class_names:
         raise DeepseaError(f"{data_path}: its classes differ from those {model_path} was trained on; retrain.")
-    probs = np.zeros((len(images), len(class_names)), dtype=np.float32)
-    for start in tqdm(
-        range(0, len(images), batch_size), desc=f"predict {settings.name}/{subset}", unit="batch", mininterval=5.0
-    ):
-        idx = np.arange(start, min(start + batch_size, len(images)))
-        logits = model(*[x.to(device) for x in views_batch(images, idx, model.inputs, norm)]).float()
-        probs[idx] = torch.softmax(logits, dim=1).cpu().numpy()
+    if len(images) == 0:
+        raise DeepseaError(f"predict: the {subset} subset of {data_path} has no images.")
+    views = make_views(tta)
+    log.info(
+        "predicting %d %s images x %d views (%s, %s mean) with %s",
+        len(images),
+        subset,
+        len(views),
+        tta.method,
+        tta.mean,
+        settings.name,
+    )
+    averaged, centre = predict_views(
+        model,
+        images,
+        norm,
+        views,
+        tta.mean,
+        device,
+        batch_size,
+        tta.chunk_images,
+        workers,
+        desc=f"predict {settings.name}/{subset}",
+    )
+    ids = images.ids.tolist()
+    if out_centre is not None:
+        save_predictions(
+            out_centre, centre, ids, class_names, model=settings.name, subset=subset, views=views_to_json([CENTRE_VIEW])
+        )
     save_predictions(
-        out, probs, images.ids.tolist(), class_names, model=settings.name, subset=subset, views=[{"name": "centre"}]
+        out, averaged, ids, class_names, model=settings.name, subset=subset, views=views_to_json(views), tta=asdict(tta)
     )
     log.info("predicted %d %s images with %s -> %s", len(images), subset, settings.name, out)

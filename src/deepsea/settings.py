@@ -105,13 +105,18 @@ def _check_scalar(hint: Any, value: Any, where: str) -> Any:
     return float(value) if hint is float else value
 
 
-def load_model_settings(text_or_path: str) -> ModelSettings:
-    """Parse model settings given as a JSON string or as the path of a JSON file."""
+def load_json_argument(text_or_path: str, option: str) -> dict[str, Any]:
+    """A JSON object given on the command line, or the path of a file holding one."""
     text = Path(text_or_path).read_text() if not text_or_path.lstrip().startswith("{") else text_or_path
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as err:
-        raise ConfigError(f"--settings: not valid JSON ({err}).") from err
+        raise ConfigError(f"{option}: not valid JSON ({err}).") from err
+
+
+def load_model_settings(text_or_path: str) -> ModelSettings:
+    """Parse model settings given as a JSON string or as the path of a JSON file."""
+    data = load_json_argument(text_or_path, "--settings")
     settings = from_dict(ModelSettings, data, f"models.{data.get('name', '?')}")
     validate_model_settings(settings)
     return settings

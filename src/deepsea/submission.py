@@ -152,24 +152,28 @@ def submit(
 ) -> None:
     """Average the test predictions in `pred_paths` and write the validated submission for every test image."""
     from deepsea.imageset import ImageSet  # local: scoring a CSV should not need the packed data
-    from deepsea.io import load_predictions
+    from deepsea.io import average_predictions
 
     test_ids = ImageSet.load(test_data).ids.tolist()
-    total: np.ndarray | None = None
-    reference_classes: list[str] = []
-    for path in pred_paths:
-        probs, ids, class_names = load_predictions(path)
-        if sorted(ids) != sorted(test_ids):
-            missing = sorted(set(test_ids) - set(ids))
-            raise DataMismatchError(
-                f"{path}: its image ids differ from the packed test set {test_data} "
-                f"({len(missing)} test ids missing, e.g. {missing[:3]}); rerun its prediction."
-            )
-        if total is None:
-            total, reference_classes = np.zeros((len(test_ids), len(class_names))), class_names
-        elif class_names != reference_classes:
-            raise DataMismatchError(f"{path}: its classes differ from {pred_paths[0]}'s.")
-        position = {image_id: i for i, image_id in enumerate(ids)}
-        total += probs[[position[i] for i in test_ids]]
-    assert total is not None
-    write_submission(out, test_ids, reference_classes, total / len(pred_paths), class_order)
+    probs, ids, class_names = average_predictions(pred_paths)
+    if sorted(ids) != sorted(test_ids):
+        missing = sorted(set(test_ids) - set(ids))
+        raise DataMismatchError(
+            f"{pred_paths[0]}: its image ids differ from the packed test set {test_data} "
+            f"({len(missing)} test ids missing, e.g. {missing[:3]}); rerun its prediction."
+        )
+    write_submission(out, ids, class_names, probs, class_order)
+
+
+def score_predictions(pred_path: str | os.PathLike[str], labels_path: str | os.PathLike[str]) -> dict[str, float]:
+    """Log loss and accuracy of a test prediction file (.npy with its meta) against known test labels."""
+    from deepsea.io import load_predictions
+
+    probs, ids, class_names = load_predictions(pred_path)
+    truth = read_labels(labels_path)
+    missing = sorted(set(truth) - set(ids))
+    if missing or len(ids) != len(truth):
+        raise DataMismatchError(f"{pred_path}: its ids are not the labelled test ids (e.g. missing {missing[:3]}).")
+    column = {name: j for j, name in enumerate(class_names)}
+    y = np.array([column[truth[i]] for i in ids])
+    return {"log_loss": log_loss(y, probs), "accuracy": topk_accuracy(y, probs, 1), "n_images": len(ids)}

@@ -21,26 +21,49 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-def model_settings_json(name):
-    """The model entry, defaults filled by the schema, as the compact JSON `deepsea train --settings` reads.
+def model_runs():
+    """Every model to train: each entry, plus `<name>_bag<seed>` for each of its bagging seeds (same settings,
+    trained on results/splits/bag_<seed>.json). `bags` itself is a workflow key, not a model setting.
+    """
+    runs = {}
+    for name, entry in config["models"].items():
+        runs[name] = {key: value for key, value in entry.items() if key != "bags"}
+        for seed in entry.get("bags", []):
+            runs[f"{name}_bag{seed}"] = {**runs[name], "split": f"bag_{seed}"}
+    return runs
+
+
+def model_settings_json(run):
+    """A model run's settings, defaults filled by the schema, as the compact JSON `deepsea train --settings` reads.
 
     It is a rule param, so editing one model's entry reruns that model's jobs and what depends on them only.
     """
-    return json.dumps(
-        {"name": name, **config["models"][name]}, sort_keys=True, separators=(",", ":")
-    )
+    return json.dumps({"name": run, **RUNS[run]}, sort_keys=True, separators=(",", ":"))
+
+
+def tta_json():
+    return json.dumps(config["tta"], sort_keys=True, separators=(",", ":"))
 
 
 def check_config():
     """Cross-key checks the schema cannot express; errors name the key."""
-    for name in config["models"]:
-        load_model_settings(model_settings_json(name))
     for name, entry in config["models"].items():
         source = entry.get("preinit", "")
         if source and (source not in config["models"] or source == name):
             raise ConfigError(
                 f"models.{name}.preinit: '{source}' is not another entry of `models` ({sorted(config['models'])})."
             )
+        for seed in entry.get("bags", []):
+            if f"{name}_bag{seed}" in config["models"]:
+                raise ConfigError(
+                    f"models.{name}.bags: the bag member name '{name}_bag{seed}' is taken by an entry."
+                )
+    for run in RUNS:
+        load_model_settings(model_settings_json(run))
+    from deepsea.settings import from_dict
+    from deepsea.tta import TTASettings, make_views
+
+    make_views(from_dict(TTASettings, config["tta"], "tta"))
     unknown = [m for m in config["submission"]["models"] if m not in config["models"]]
     if unknown:
         raise ConfigError(
@@ -48,12 +71,45 @@ def check_config():
         )
 
 
+RUNS = model_runs()
 check_config()
 
 
-def split_file(model):
-    """The split a model trains on: the standard validation split or one bagging split."""
-    split = config["models"][model]["split"]
+def bag_members(wildcards):
+    """Test predictions of a bagged model: its standard-split member and one per bagging seed."""
+    seeds = config["models"][wildcards.model].get("bags", [])
+    if not seeds:
+        raise ConfigError(
+            f"models.{wildcards.model}: no `bags` seeds, so there is no bag to average."
+        )
+    return [f"results/predictions/{wildcards.model}/test.npy"] + [
+        f"results/predictions/{wildcards.model}_bag{seed}/test.npy" for seed in seeds
+    ]
+
+
+def test_prediction(name):
+    """What the submission takes from a model: its bag's averaged test prediction if it is bagged."""
+    bagged = config["models"][name].get("bags", [])
+    return (
+        f"results/predictions/{name}/test_bagged.npy"
+        if bagged
+        else f"results/predictions/{name}/test.npy"
+    )
+
+
+def submission_runs():
+    """The model runs behind the submission (bag members included): their evaluations are reported."""
+    return [
+        run
+        for run in RUNS
+        if run.split("_bag")[0] in config["submission"]["models"]
+        or run in config["submission"]["models"]
+    ]
+
+
+def split_file(run):
+    """The split a model run trains on: the standard validation split or one bagging split."""
+    split = RUNS[run]["split"]
     return (
         "results/splits/valid.json"
         if split == "valid"
@@ -64,7 +120,7 @@ def split_file(model):
 def train_inputs(wildcards):
     """Packed data, the model's split, and the trained model it is pre-initialised from (if any)."""
     inputs = {"data": "results/data/train.npz", "split": split_file(wildcards.model)}
-    source = config["models"][wildcards.model].get("preinit", "")
+    source = RUNS[wildcards.model].get("preinit", "")
     if source:
         inputs["preinit"] = f"results/models/{source}/model.pt"
     return inputs

@@ -7,7 +7,8 @@ rule predict_tta:
         data=packed_data,
         split=lambda w: split_file(w.model),
     output:
-        "results/predictions/{model}/{subset}.npy",
+        pred="results/predictions/{model}/{subset}.npy",
+        centre="results/predictions/{model}/{subset}.centre.npy",
     log:
         "results/logs/predict_tta/{model}/{subset}.log",
     benchmark:
@@ -23,12 +24,14 @@ rule predict_tta:
         device=config["device"],
     shell:
         "deepsea predict --model {input.model} --data {input.data} --subset {wildcards.subset} "
-        "--split {input.split} --out {output} --device {params.device} --threads {threads} > {log} 2>&1"
+        "--split {input.split} --tta {params.tta:q} --out {output.pred} --out-centre {output.centre} "
+        "--device {params.device} --threads {threads} --workers {params.workers} > {log} 2>&1"
 
 
 rule evaluate:
     input:
         pred="results/predictions/{model}/valid.npy",
+        centre="results/predictions/{model}/valid.centre.npy",
         data="results/data/train.npz",
         split=lambda w: split_file(w.model),
     output:
@@ -44,5 +47,25 @@ rule evaluate:
         mem_mb=4000,
         runtime=10,
     shell:
-        "deepsea evaluate --pred {input.pred} --data {input.data} --split {input.split} --out {output} "
+        "deepsea evaluate --pred {input.pred} --centre {input.centre} --data {input.data} --split {input.split} "
+        "--out {output} "
         "> {log} 2>&1"
+
+
+rule bag_average:
+    input:
+        bag_members,
+    output:
+        "results/predictions/{model}/test_bagged.npy",
+    log:
+        "results/logs/bag_average/{model}.log",
+    benchmark:
+        "results/benchmarks/bag_average/{model}.tsv"
+    conda:
+        CONDA_CPU
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    shell:
+        "deepsea average --pred {input} --out {output} > {log} 2>&1"
