@@ -152,3 +152,62 @@ def test_tta_predictions_are_reproducible(tiny_packed, tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "a.meta.json").read_text())
     assert len(meta["views"]) == 7 and meta["tta"]["views"] == 7 and len(meta["ids"]) == 40
     assert not np.allclose(a, np.load(tmp_path / "a.c.npy"))  # the centre view alone differs from the average
+
+
+def test_killed_prediction_leaves_no_output(tiny_packed, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    settings = {
+        "name": "t",
+        "architecture": "plain",
+        "input_size": 16,
+        "params": {"widths": [4], "dense": 8},
+        "train": {"steps": 2, "workers": 0},
+    }
+    train(
+        load_model_settings(json.dumps(settings)),
+        tiny_packed["train"],
+        tiny_packed["split"],
+        tmp_path / "m.pt",
+        tmp_path / "log.csv",
+    )
+    tta = json.dumps({"views": 2000, "chunk_images": 1})  # slow enough to be caught midway
+    cmd = [
+        sys.executable,
+        "-m",
+        "deepsea.cli",
+        "predict",
+        "--model",
+        str(tmp_path / "m.pt"),
+        "--data",
+        str(tiny_packed["test"]),
+        "--subset",
+        "test",
+        "--tta",
+        tta,
+        "--out",
+        str(tmp_path / "test.npy"),
+        "--out-centre",
+        str(tmp_path / "test.centre.npy"),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # kill once it has started predicting
+        if "predicting" in line:
+            break
+    time.sleep(0.5)
+    proc.kill()
+    proc.wait()
+    assert not (tmp_path / "test.npy").exists() and not (tmp_path / "test.centre.npy").exists()
+
+
+def test_geometric_and_logit_means_by_hand() -> None:
+    logits = np.log(np.array([[[0.7, 0.2, 0.1], [0.4, 0.4, 0.2]]]))  # one image, two views, probabilities given
+    p = np.exp(logits)
+    geometric = np.sqrt(p[0, 0] * p[0, 1])
+    np.testing.assert_allclose(combine(logits, "geometric")[0], geometric / geometric.sum(), rtol=1e-12)
+    odds = np.sqrt((p[0, 0] / (1 - p[0, 0])) * (p[0, 1] / (1 - p[0, 1])))  # mean log-odds = log of geometric odds
+    logistic = odds / (1 + odds)
+    np.testing.assert_allclose(combine(logits, "logit")[0], logistic / logistic.sum(), rtol=1e-12)
+    np.testing.assert_allclose(combine(logits, "arithmetic")[0], p[0].mean(axis=0), rtol=1e-12)

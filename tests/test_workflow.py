@@ -24,6 +24,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 TINY_CONFIG = """
 demo: {n_train: 150, n_test: 40, classes: 4, seed: 1}
 threads: {pack: 1, train: 1, predict: 1}
+tta: {views: 10}
 models:
   plain:
     input_size: 24
@@ -71,6 +72,11 @@ def test_final_submission_is_valid_and_learned(two_runs) -> None:
     assert len(ids) == 40 and len(classes) == 4
     scores = json.loads((workdir / "results" / "eval" / "plain.json").read_text())
     assert scores["valid"]["log_loss"] < scores["class_prior"]["log_loss"]
+    assert "centre" in scores and "tta_gain" in scores  # TTA and centre view side by side
+    assert len(json.loads((workdir / "results/predictions/plain/test.meta.json").read_text())["views"]) == 10
+    # plain is bagged in config.yaml (bags: [1, 2]): its submission input is the bag's average
+    assert (workdir / "results/predictions/plain/test_bagged.npy").exists()
+    assert (workdir / "results/splits/bag_1.json").exists() and (workdir / "results/eval/plain_bag2.json").exists()
     test_score = score_submission(submission, workdir / "data" / "demo" / "test_labels.csv")
     assert test_score["accuracy"] > 0.5  # 4 classes: chance is ~0.25-0.4 (the prior)
     logs = workdir / "results" / "logs"
@@ -83,6 +89,7 @@ def test_final_submission_is_valid_and_learned(two_runs) -> None:
         "predict_tta/plain/valid.log",
         "predict_tta/plain/test.log",
         "evaluate/plain.log",
+        "bag_average/plain.log",
         "submit.log",
     ):
         first_line = (logs / log_file).read_text().splitlines()[0]

@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="predictions .npy to write (meta JSON beside it)")
     p.add_argument("--out-centre", help="also write the centre view's predictions here")
     p.add_argument("--tta", help="test-time augmentation settings as JSON, or a JSON file (default: centre view)")
-    p.add_argument("--batch-size", type=int, default=256, help="views per forward pass")
+    p.add_argument("--batch-size", type=int, default=128, help="views per forward pass")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--workers", type=int, default=0, help="processes warping views while the model predicts")

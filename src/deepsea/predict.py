@@ -65,6 +65,10 @@ class ViewChunks(Dataset):
         return k, views_batch(self.images, repeated, self.inputs, self.norm, self.views * len(idx))
 
 
+def _nhwc(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return x.to(device).contiguous(memory_format=torch.channels_last)
+
+
 @torch.no_grad()
 def predict_views(
     model: torch.nn.Module,
@@ -73,12 +77,15 @@ def predict_views(
     views: list[AffineParams],
     mean: str,
     device: torch.device,
-    batch_size: int = 256,
+    batch_size: int = 128,
     chunk: int = 32,
     workers: int = 0,
     desc: str = "predict",
 ) -> tuple[np.ndarray, np.ndarray]:
     """(views-averaged probabilities, centre-view probabilities), each (N, n_classes) float32."""
+    # channels_last: oneDNN (CPU) and cuDNN convolutions run faster on NHWC tensors (measured on CPU: 0.9 vs 1.7
+    # ms per view for the demo convroll4, 43 vs 65 ms per image for the 13-layer model)
+    model = model.to(memory_format=torch.channels_last)
     all_views = views if views == [CENTRE_VIEW] else [*views, CENTRE_VIEW]
     n_views = len(views)
     loader = DataLoader(
@@ -92,7 +99,10 @@ def predict_views(
     for k, xs in tqdm(loader, desc=desc, unit="chunk", mininterval=5.0):
         total = xs[0].shape[0]
         logits = torch.cat(
-            [model(*[x[s : s + batch_size].to(device) for x in xs]).float().cpu() for s in range(0, total, batch_size)]
+            [
+                model(*[_nhwc(x[s : s + batch_size], device) for x in xs]).float().cpu()
+                for s in range(0, total, batch_size)
+            ]
         ).numpy()
         logits = logits.reshape(total // len(all_views), len(all_views), -1)  # (n, V(+1), C)
         if averaged is None:
@@ -113,7 +123,7 @@ def predict(
     out_centre: str | os.PathLike[str] | None = None,
     split_path: str | os.PathLike[str] | None = None,
     tta: TTASettings | None = None,
-    batch_size: int = 256,
+    batch_size: int = 128,
     device_name: str = "auto",
     threads: int = 1,
     workers: int = 0,

@@ -132,17 +132,23 @@ def make_views(s: TTASettings) -> list[AffineParams]:
 
 
 def combine(logits: np.ndarray, mean: str) -> np.ndarray:
-    """(N, V, C) logits of V views -> (N, C) probabilities, averaged as `mean` says."""
+    """(N, V, C) logits of V views -> (N, C) probabilities, averaged as `mean` says.
+
+    arithmetic: mean of the probabilities (the original). geometric: normalised geometric mean of the probabilities
+    (identical to a softmax of the mean logits). logit: mean of each class's log-odds log(p / (1 - p)), mapped back
+    with the logistic function and normalised."""
     logits = logits.astype(np.float64)
     shifted = logits - logits.max(axis=2, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))
     if mean == "arithmetic":
         averaged = np.exp(log_probs).mean(axis=1)
     elif mean == "geometric":
-        averaged = np.exp(log_probs.mean(axis=1))
-    else:  # logit: average the logits, then one softmax
-        z = logits.mean(axis=1)
+        z = log_probs.mean(axis=1)
         averaged = np.exp(z - z.max(axis=1, keepdims=True))
+    else:  # logit
+        p = np.clip(np.exp(log_probs), 1e-15, 1 - 1e-15)
+        log_odds = (np.log(p) - np.log1p(-p)).mean(axis=1)
+        averaged = 1.0 / (1.0 + np.exp(-log_odds))
     return averaged / averaged.sum(axis=1, keepdims=True)
 
 

@@ -22,6 +22,8 @@ rule predict_tta:
         gpu=1,
     params:
         device=config["device"],
+        tta=tta_json(),
+        workers=lambda w, threads: max(0, threads - 1),
     shell:
         "deepsea predict --model {input.model} --data {input.data} --subset {wildcards.subset} "
         "--split {input.split} --tta {params.tta:q} --out {output.pred} --out-centre {output.centre} "

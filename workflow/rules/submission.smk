@@ -3,10 +3,7 @@
 
 rule submit:
     input:
-        preds=expand(
-            "results/predictions/{model}/test.npy",
-            model=config["submission"]["models"],
-        ),
+        preds=[test_prediction(name) for name in config["submission"]["models"]],
         test="results/data/test.npz",
     output:
         SUBMISSION,

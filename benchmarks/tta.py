@@ -1,0 +1,93 @@
+"""TTA throughput: the batched, streamed predictor vs a per-image, per-view loop over the same model and views.
+
+Both predict the same images under the same 70 Halton views with the same model (the demo's convroll4 size:
+31 px, width 0.5, 3 stages) on CPU; the ratio is images x views per second. Goal (issue 5): >= 5x. With a GPU, it
+also times the seed's 13-layer model at 95x95 and projects the wall time of a 70-view TTA over 130,000 test
+images (goal: < 30 minutes; the original took up to 12 h per model). Prints JSON.
+
+    python benchmarks/tta.py [--images 48] [--loop-images 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import torch
+from _images import demo_images
+
+from deepsea.data import Normalisation, views_batch
+from deepsea.models.registry import build_model
+from deepsea.predict import predict_views
+from deepsea.tta import TTASettings, make_views
+
+TEST_IMAGES = 130_000
+
+
+def batched_rate(model, images, norm, views, device, workers: int, batch_size: int = 256) -> float:
+    start = time.perf_counter()
+    predict_views(model, images, norm, views, "arithmetic", device, batch_size=batch_size, chunk=16, workers=workers)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return len(images) * (len(views) + 1) / (time.perf_counter() - start)  # + the centre view it also predicts
+
+
+@torch.no_grad()
+def loop_rate(model, images, norm, views, n_images: int) -> float:
+    """The naive way: one forward pass per image and view."""
+    start = time.perf_counter()
+    for i in range(n_images):
+        for v in views:
+            torch.softmax(model(*views_batch(images, np.array([i]), model.inputs, norm, [v])), dim=1)
+    return n_images * len(views) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=48)
+    parser.add_argument("--loop-images", type=int, default=4)
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    cpu = torch.device("cpu")
+    views = make_views(TTASettings(views=70, translation=2))
+    images = demo_images(args.images)
+    torch.manual_seed(0)
+    model = build_model("convroll4", 10, 31, {"width": 0.5, "depth": 3, "dense": 128, "dropout": 0.2}).eval()
+    norm = Normalisation.fit(images, model.inputs[0])
+
+    loop = loop_rate(model, images, norm, views, args.loop_images)
+    batched = batched_rate(model, images, norm, views, cpu, workers=1)
+    result = {
+        "benchmark": "tta",
+        "views": len(views),
+        "model": "convroll4 (demo size: 31 px, width 0.5, 3 stages)",
+        "cpu_threads": torch.get_num_threads(),
+        "loop_image_views_per_s": round(loop, 1),
+        "batched_image_views_per_s": round(batched, 1),
+        "speedup": round(batched / loop, 1),
+        "goal_speedup": 5.0,
+    }
+    if torch.cuda.is_available():
+        gpu = torch.device("cuda")
+        big = build_model("convroll4", 121, 95, {}).to(gpu).eval()
+        big_images = demo_images(256, n_classes=121)
+        big_norm = Normalisation.fit(big_images, big.inputs[0])
+        rate = batched_rate(big, big_images, big_norm, views, gpu, workers=max(1, (os.cpu_count() or 2) - 1))
+        result.update(
+            {
+                "gpu": torch.cuda.get_device_name(0),
+                "gpu_13_layer_image_views_per_s": round(rate, 1),
+                "projected_minutes_130k_test_70_views": round(TEST_IMAGES * 71 / rate / 60, 1),
+                "goal_minutes": 30,
+            }
+        )
+    else:
+        result["gpu"] = None
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
