@@ -34,3 +34,20 @@ def tiny_packed(tiny_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     split = stratified_split(data.ids, data.labels, data.class_names, 0.2, seed=0)
     write_json(out / "valid.json", split.to_json())
     return {"train": out / "train.npz", "test": out / "test.npz", "split": out / "valid.json"}
+
+
+def train_tiny(settings: dict, packed: dict[str, Path], out_dir: Path) -> Path:
+    """Train a model from a settings dict on the tiny packed set; return the model file."""
+    import json
+
+    from deepsea.settings import load_model_settings
+    from deepsea.train import train
+
+    train(
+        load_model_settings(json.dumps(settings)),
+        packed["train"],
+        packed["split"],
+        out_dir / "model.pt",
+        out_dir / "log.csv",
+    )
+    return out_dir / "model.pt"

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import train_tiny
 from deepsea.errors import DeepseaError, NonFiniteError
 from deepsea.evaluate import evaluate
 from deepsea.predict import predict
@@ -116,23 +117,17 @@ def test_preinit_copies_matching_convolutions(tiny_packed, tmp_path: Path) -> No
         "params": {"width": 0.125, "depth": 2, "dense": 16},
         "train": {"steps": 5, "workers": 0},
     }
-    train(
-        load_model_settings(json.dumps(source)),
-        tiny_packed["train"],
-        tiny_packed["split"],
-        tmp_path / "src.pt",
-        tmp_path / "src.csv",
-    )
+    train_tiny(source, tiny_packed, tmp_path)
     target = load_model_settings(json.dumps({**source, "name": "dst", "architecture": "convroll5_preinit"}))
     model = build_model("convroll5_preinit", 4, 15, dict(target.params))
-    copy_early_layers(model, tmp_path / "src.pt", target)
-    trained = _weights(tmp_path / "src.pt")
+    copy_early_layers(model, tmp_path / "model.pt", target)
+    trained = _weights(tmp_path / "model.pt")
     convs = [k for k in trained if ".features." in k]
     assert convs
     for key in convs:
         assert torch.equal(model.state_dict()[key], trained[key]), key
     with pytest.raises(DeepseaError, match="no convolution layer"):
-        copy_early_layers(build_model("plain", 4, 15, {"widths": [4], "dense": 4}), tmp_path / "src.pt", target)
+        copy_early_layers(build_model("plain", 4, 15, {"widths": [4], "dense": 4}), tmp_path / "model.pt", target)
 
 
 def test_augmentation_grid_png(tiny_packed, tmp_path: Path) -> None:

@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import train_tiny
 from deepsea.augment import CENTRE_VIEW, InputSpec
 from deepsea.data import Normalisation
 from deepsea.imageset import ImageSet
 from deepsea.predict import predict, predict_views
-from deepsea.settings import load_model_settings
-from deepsea.train import train
 from deepsea.tta import (
     TTASettings,
     combine,
@@ -127,17 +126,11 @@ def test_tta_predictions_are_reproducible(tiny_packed, tmp_path: Path) -> None:
         "params": {"width": 0.125, "depth": 2, "dense": 16},
         "train": {"steps": 10, "workers": 0},
     }
-    train(
-        load_model_settings(json.dumps(settings)),
-        tiny_packed["train"],
-        tiny_packed["split"],
-        tmp_path / "m.pt",
-        tmp_path / "log.csv",
-    )
+    train_tiny(settings, tiny_packed, tmp_path)
     tta = TTASettings(views=7, chunk_images=4)
     for run in ("a", "b"):
         predict(
-            tmp_path / "m.pt",
+            tmp_path / "model.pt",
             tiny_packed["test"],
             "test",
             tmp_path / f"{run}.npy",
@@ -166,13 +159,7 @@ def test_killed_prediction_leaves_no_output(tiny_packed, tmp_path: Path) -> None
         "params": {"widths": [4], "dense": 8},
         "train": {"steps": 2, "workers": 0},
     }
-    train(
-        load_model_settings(json.dumps(settings)),
-        tiny_packed["train"],
-        tiny_packed["split"],
-        tmp_path / "m.pt",
-        tmp_path / "log.csv",
-    )
+    train_tiny(settings, tiny_packed, tmp_path)
     tta = json.dumps({"views": 2000, "chunk_images": 1})  # slow enough to be caught midway
     cmd = [
         sys.executable,
@@ -180,7 +167,7 @@ def test_killed_prediction_leaves_no_output(tiny_packed, tmp_path: Path) -> None
         "deepsea.cli",
         "predict",
         "--model",
-        str(tmp_path / "m.pt"),
+        str(tmp_path / "model.pt"),
         "--data",
         str(tiny_packed["test"]),
         "--subset",

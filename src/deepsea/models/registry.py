@@ -11,6 +11,7 @@ runs the same architectures at a fraction of the width), `depth` keeps only the 
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,23 +151,11 @@ def plain(
     return PlainConvNet(n_classes, input_size, list(widths), dense, dropout)
 
 
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {"plain": plain}
-for _name, _family in FAMILY.items():
-
-    def _builder(
-        n_classes: int,
-        input_size: int,
-        width: float = 1.0,
-        depth: int = 0,
-        dense: int | None = None,
-        pool: str = "rms",
-        dropout: float = 0.5,
-        untied_bias: bool = True,
-        _f: Family = _family,
-    ) -> nn.Module:
-        return build_family(_f, n_classes, input_size, width, depth, dense, pool, dropout, untied_bias)
-
-    ARCHITECTURES[_name] = _builder
+# Every family row is `build_family` with the row bound; its remaining keyword parameters are what `params:` accepts.
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    "plain": plain,
+    **{name: functools.partial(build_family, family) for name, family in FAMILY.items()},
+}
 
 
 def build_model(
@@ -176,7 +165,7 @@ def build_model(
     if architecture not in ARCHITECTURES:
         raise ConfigError(f"{where}.architecture: unknown '{architecture}'. Known: {sorted(ARCHITECTURES)}.")
     builder = ARCHITECTURES[architecture]
-    accepted = {p for p in inspect.signature(builder).parameters if not p.startswith("_")} - {"n_classes", "input_size"}
+    accepted = set(inspect.signature(builder).parameters) - {"n_classes", "input_size"}
     unknown = sorted(set(params) - accepted)
     if unknown:
         raise ConfigError(f"{where}.params: unknown {unknown} for '{architecture}'. Accepted: {sorted(accepted)}.")
