@@ -1,7 +1,7 @@
 """TTA throughput: the batched, streamed predictor vs a per-image, per-view loop over the same model and views.
 
-Both predict the same images under the same 70 Halton views with the same model (the demo's convroll4 size:
-31 px, width 0.5, 3 stages) on CPU; the ratio is images x views per second. Goal (issue 5): >= 5x. With a GPU, it
+Both predict the same images under the same 70 Halton views with the same model, for each architecture of the
+demo config at its size, on CPU; the ratio is images x views per second. Goal (issue 5): >= 5x. With a GPU, it
 also times the seed's 13-layer model at 95x95 and projects the wall time of a 70-view TTA over 130,000 test
 images (goal: < 30 minutes; the original took up to 12 h per model). Prints JSON.
 
@@ -54,22 +54,28 @@ def main() -> None:
     cpu = torch.device("cpu")
     views = make_views(TTASettings(views=70, translation=2))
     images = demo_images(args.images)
-    torch.manual_seed(0)
-    model = build_model("convroll4", 10, 31, {"width": 0.5, "depth": 3, "dense": 128, "dropout": 0.2}).eval()
-    norm = Normalisation.fit(images, model.inputs[0])
-
-    loop = loop_rate(model, images, norm, views, args.loop_images)
-    batched = batched_rate(model, images, norm, views, cpu, workers=1)
-    result = {
+    result: dict = {
         "benchmark": "tta",
         "views": len(views),
-        "model": "convroll4 (demo size: 31 px, width 0.5, 3 stages)",
         "cpu_threads": torch.get_num_threads(),
-        "loop_image_views_per_s": round(loop, 1),
-        "batched_image_views_per_s": round(batched, 1),
-        "speedup": round(batched / loop, 1),
         "goal_speedup": 5.0,
+        "models": {},
     }
+    demo_models = {  # the two architectures of the demo config, at its sizes
+        "plain (32 px)": ("plain", 32, {"widths": [16, 32, 64], "dense": 128}),
+        "convroll4 (31 px, width 0.5, 3 stages)": ("convroll4", 31, {"width": 0.5, "depth": 3, "dense": 128}),
+    }
+    for label, (architecture, size, params) in demo_models.items():
+        torch.manual_seed(0)
+        model = build_model(architecture, 10, size, params).eval()
+        norm = Normalisation.fit(images, model.inputs[0])
+        loop = loop_rate(model, images, norm, views, args.loop_images)
+        batched = batched_rate(model, images, norm, views, cpu, workers=1)
+        result["models"][label] = {
+            "loop_image_views_per_s": round(loop, 1),
+            "batched_image_views_per_s": round(batched, 1),
+            "speedup": round(batched / loop, 1),
+        }
     if torch.cuda.is_available():
         gpu = torch.device("cuda")
         big = build_model("convroll4", 121, 95, {}).to(gpu).eval()
