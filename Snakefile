@@ -16,6 +16,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/splits.smk"
+include: "workflow/rules/features.smk"
 include: "workflow/rules/convnets.smk"
 include: "workflow/rules/predictions.smk"
 include: "workflow/rules/submission.smk"
@@ -32,4 +33,5 @@ rule all:
     input:
         rules.final_submission.input,
         expand("results/eval/{run}.json", run=RUNS),
+        expand("results/features/{subset}.npz", subset=["train", "test"]),
         expand("results/plots/augmentation/{model}.png", model=config["models"]),

@@ -53,6 +53,12 @@ def _cmd_split(a: argparse.Namespace) -> None:
     )
 
 
+def _cmd_extract_features(a: argparse.Namespace) -> None:
+    from deepsea.features import FeatureSettings, extract_features
+
+    extract_features(a.data, a.out, a.report, FeatureSettings(tuple(a.groups), a.haralick_levels), a.workers)
+
+
 def _cmd_train(a: argparse.Namespace) -> None:
     from deepsea.settings import load_model_settings
     from deepsea.train import train
@@ -142,6 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--purpose", choices=["valid", "bag"], default="valid")
     p.add_argument("--out", required=True, help="split JSON to write")
+
+    p = add("extract-features", _cmd_extract_features, "handcrafted features of the raw images of a packed set")
+    p.add_argument("--data", required=True, help="packed data (.npz)")
+    p.add_argument(
+        "--groups",
+        nargs="+",
+        default=["size", "moments", "haralick"],
+        help="size moments haralick hu zernike lbp pftas",
+    )
+    p.add_argument("--haralick-levels", type=int, default=32, help="grey levels for Haralick (2-256)")
+    p.add_argument("--out", required=True, help="features .npz to write (ids, names, groups, values)")
+    p.add_argument("--report", required=True, help="JSON report (which image/group values were filled)")
+    p.add_argument("--workers", type=int, default=1, help="processes")
 
     p = add("train", _cmd_train, "train one model entry")
     p.add_argument("--settings", required=True, help="the model's settings as JSON, or a JSON file")
