@@ -19,6 +19,7 @@ include: "workflow/rules/splits.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/convnets.smk"
 include: "workflow/rules/predictions.smk"
+include: "workflow/rules/fusion.smk"
 include: "workflow/rules/submission.smk"
 
 
@@ -27,6 +28,7 @@ rule final_submission:
     input:
         SUBMISSION,
         expand("results/eval/{run}.json", run=submission_runs()),
+        expand("results/eval/fused/{model}.json", model=config["fusion"]["models"]),
 
 
 rule all:

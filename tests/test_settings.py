@@ -63,3 +63,15 @@ def test_tta_schema_defaults_equal_dataclass_defaults() -> None:
     node = yaml.safe_load(SCHEMA.read_text())["properties"]["tta"]
     schema_defaults = {k: v["default"] for k, v in node["properties"].items()}
     assert schema_defaults == _defaults(TTASettings)
+
+
+def test_fusion_schema_defaults_equal_dataclass_defaults() -> None:
+    from dataclasses import asdict
+
+    from deepsea.fusion import FusionSettings
+
+    node = yaml.safe_load(SCHEMA.read_text())["properties"]["fusion"]
+    schema_defaults = {k: v["default"] for k, v in node["properties"].items() if k != "models"}
+    code_defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(FusionSettings()).items()}
+    code_defaults["groups"] = [{**g, "features": list(g["features"])} for g in code_defaults["groups"]]
+    assert schema_defaults == code_defaults

@@ -25,6 +25,7 @@ TINY_CONFIG = """
 demo: {n_train: 150, n_test: 40, classes: 4, seed: 1}
 threads: {pack: 1, train: 1, predict: 1}
 tta: {views: 10}
+fusion: {copies: 2, epochs: 5}
 models:
   plain:
     input_size: 24
@@ -77,6 +78,9 @@ def test_final_submission_is_valid_and_learned(two_runs) -> None:
     # plain is bagged in config.yaml (bags: [1, 2]): its submission input is the bag's average
     assert (workdir / "results/predictions/plain/test_bagged.npy").exists()
     assert (workdir / "results/splits/bag_1.json").exists() and (workdir / "results/eval/plain_bag2.json").exists()
+    fused = json.loads((workdir / "results/eval/fused/convroll4.json").read_text())
+    assert "unfused" in fused and "fusion_gain" in fused  # fused and unfused side by side
+    assert (workdir / "results/fused/plain/test.npy").exists()  # the submission's input for a fused model
     test_score = score_submission(submission, workdir / "data" / "demo" / "test_labels.csv")
     assert test_score["accuracy"] > 0.5  # 4 classes: chance is ~0.25-0.4 (the prior)
     logs = workdir / "results" / "logs"

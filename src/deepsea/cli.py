@@ -91,10 +91,32 @@ def _cmd_average(a: argparse.Namespace) -> None:
     log.info("averaged %d prediction files -> %s", len(a.pred), a.out)
 
 
+def _cmd_fuse(a: argparse.Namespace) -> None:
+    from deepsea.fusion import FusionSettings, fuse
+    from deepsea.settings import load_json_argument
+
+    settings = (
+        FusionSettings.from_json(load_json_argument(a.settings, "--settings")) if a.settings else FusionSettings()
+    )
+    fuse(
+        a.pred_train,
+        a.pred_valid,
+        a.pred_test,
+        a.features_train,
+        a.features_test,
+        a.data,
+        a.split,
+        settings,
+        a.out_valid,
+        a.out_test,
+        a.report,
+    )
+
+
 def _cmd_evaluate(a: argparse.Namespace) -> None:
     from deepsea.evaluate import evaluate
 
-    evaluate(a.pred, a.data, a.split, a.out, a.centre)
+    evaluate(a.pred, a.data, a.split, a.out, a.centre, a.unfused)
 
 
 def _cmd_submit(a: argparse.Namespace) -> None:
@@ -202,7 +224,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="packed training data (.npz), for the labels")
     p.add_argument("--split", required=True)
     p.add_argument("--centre", help="centre-view predictions of the same images, to report the TTA gain")
+    p.add_argument("--unfused", help="the convnet's predictions before feature fusion, to report the fusion gain")
     p.add_argument("--out", required=True, help="evaluation JSON to write")
+
+    p = add("fuse", _cmd_fuse, "late fusion of handcrafted features with one convnet's predictions")
+    p.add_argument("--pred-train", required=True, help="the convnet's predictions for the training split")
+    p.add_argument("--pred-valid", required=True, help="... for the validation split")
+    p.add_argument("--pred-test", required=True, help="... for the test set (a bag's average for bagged models)")
+    p.add_argument("--features-train", required=True, help="features of the packed training data")
+    p.add_argument("--features-test", required=True, help="features of the packed test data")
+    p.add_argument("--data", required=True, help="packed training data (.npz), for the labels")
+    p.add_argument("--split", required=True, help="the split the convnet trained on")
+    p.add_argument("--settings", help="fusion settings as JSON, or a JSON file (default: the original's)")
+    p.add_argument("--out-valid", required=True)
+    p.add_argument("--out-test", required=True)
+    p.add_argument("--report", required=True, help="JSON report: valid log loss per group, unfused and fused")
 
     p = add("submit", _cmd_submit, "average test predictions into a validated, gzipped submission CSV")
     p.add_argument("--pred", required=True, nargs="+", help="test predictions .npy (averaged)")

@@ -28,6 +28,7 @@ def evaluate(
     split_path: str | os.PathLike[str],
     out: str | os.PathLike[str],
     centre_path: str | os.PathLike[str] | None = None,
+    unfused_path: str | os.PathLike[str] | None = None,
 ) -> dict:
     """Score validation predictions against the packed labels; write and return the scores."""
     data = ImageSet.load(data_path)
@@ -49,6 +50,11 @@ def evaluate(
         result["centre"] = score(centre_labels, centre_probs)
         result["tta_gain"] = result["centre"]["log_loss"] - result["valid"]["log_loss"]
         message += f" (centre view {result['centre']['log_loss']:.4f})"
+    if unfused_path is not None:
+        unfused_labels, unfused_probs, _ = _validation_predictions(unfused_path, data, split, str(split_path))
+        result["unfused"] = score(unfused_labels, unfused_probs)
+        result["fusion_gain"] = result["unfused"]["log_loss"] - result["valid"]["log_loss"]
+        message += f" (unfused {result['unfused']['log_loss']:.4f})"
     write_json(out, result)
     log.info(
         "%s: %s, class prior %.4f, top-1 accuracy %.3f",

@@ -64,6 +64,18 @@ def check_config():
     from deepsea.tta import TTASettings, make_views
 
     make_views(from_dict(TTASettings, config["tta"], "tta"))
+    unknown_fused = [m for m in config["fusion"]["models"] if m not in config["models"]]
+    if unknown_fused:
+        raise ConfigError(
+            f"fusion.models: {unknown_fused} are not entries of `models` ({sorted(config['models'])})."
+        )
+    extracted = set(config["features"]["groups"])
+    for group in config["fusion"]["groups"]:
+        missing = sorted(set(group["features"]) - extracted)
+        if missing and config["fusion"]["models"]:
+            raise ConfigError(
+                f"fusion.groups.{group['name']}: features {missing} are not in features.groups; add them there."
+            )
     unknown = [m for m in config["submission"]["models"] if m not in config["models"]]
     if unknown:
         raise ConfigError(
@@ -87,14 +99,24 @@ def bag_members(wildcards):
     ]
 
 
-def test_prediction(name):
-    """What the submission takes from a model: its bag's averaged test prediction if it is bagged."""
+def test_prediction(name, fused=True):
+    """What the submission takes from a model: its fused test prediction if it is fused, built on its bag's
+    averaged test prediction if it is bagged."""
+    if fused and name in config["fusion"]["models"]:
+        return f"results/fused/{name}/test.npy"
     bagged = config["models"][name].get("bags", [])
     return (
         f"results/predictions/{name}/test_bagged.npy"
         if bagged
         else f"results/predictions/{name}/test.npy"
     )
+
+
+def fusion_json():
+    settings = {
+        key: value for key, value in config["fusion"].items() if key != "models"
+    }
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"))
 
 
 def submission_runs():
