@@ -112,11 +112,6 @@ def to_ink(warped: np.ndarray) -> np.ndarray:
     return ink
 
 
-def warp(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
-    """`warp_uint8` then `to_ink`: one image as float32 ink."""
-    return to_ink(warp_uint8(image, matrix, size))
-
-
 def view_uint8(
     image: np.ndarray, size: int, p: AffineParams = CENTRE_VIEW, fixed_scale: float | None = None
 ) -> np.ndarray:

@@ -59,10 +59,6 @@ class ImageSet:
     def __iter__(self) -> Iterator[np.ndarray]:
         return (self.image(i) for i in range(len(self)))
 
-    @property
-    def has_labels(self) -> bool:
-        return bool(len(self)) and bool((self.labels != NO_LABEL).all())
-
     def index_of(self, ids: Sequence[str], where: str = "split") -> np.ndarray:
         """Positions of `ids` in this set; unknown ids are an error that names a few of them."""
         position = {image_id: i for i, image_id in enumerate(self.ids.tolist())}

@@ -123,8 +123,9 @@ def submission_runs():
     """The model runs behind the submission (bag members included): their evaluations are reported."""
     return [
         run
-        for run in RUNS
-        if run.split("_bag")[0] in config["submission"]["models"]
+        for name in config["submission"]["models"]
+        for run in [name] + [f"{name}_bag{seed}" for seed in config["models"][name].get("bags", [])]
+    ]
         or run in config["submission"]["models"]
     ]
 
