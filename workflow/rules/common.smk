@@ -124,9 +124,8 @@ def submission_runs():
     return [
         run
         for name in config["submission"]["models"]
-        for run in [name] + [f"{name}_bag{seed}" for seed in config["models"][name].get("bags", [])]
-    ]
-        or run in config["submission"]["models"]
+        for run in [name]
+        + [f"{name}_bag{seed}" for seed in config["models"][name].get("bags", [])]
     ]
 
 
