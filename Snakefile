@@ -20,6 +20,7 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/convnets.smk"
 include: "workflow/rules/predictions.smk"
 include: "workflow/rules/fusion.smk"
+include: "workflow/rules/ensemble.smk"
 include: "workflow/rules/submission.smk"
 
 
@@ -29,6 +30,7 @@ rule final_submission:
         SUBMISSION,
         expand("results/eval/{run}.json", run=submission_runs()),
         expand("results/eval/fused/{model}.json", model=config["fusion"]["models"]),
+        ["results/ensemble/weights.json"] if config["ensemble"]["models"] else [],
 
 
 rule all:

@@ -81,6 +81,8 @@ def test_final_submission_is_valid_and_learned(two_runs) -> None:
     fused = json.loads((workdir / "results/eval/fused/convroll4.json").read_text())
     assert "unfused" in fused and "fusion_gain" in fused  # fused and unfused side by side
     assert (workdir / "results/fused/plain/test.npy").exists()  # the submission's input for a fused model
+    weights = json.loads((workdir / "results/ensemble/weights.json").read_text())["weights"]
+    assert set(weights) == {"plain", "convroll4"} and sum(weights.values()) == pytest.approx(1.0)
     test_score = score_submission(submission, workdir / "data" / "demo" / "test_labels.csv")
     assert test_score["accuracy"] > 0.5  # 4 classes: chance is ~0.25-0.4 (the prior)
     logs = workdir / "results" / "logs"

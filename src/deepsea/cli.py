@@ -113,6 +113,12 @@ def _cmd_fuse(a: argparse.Namespace) -> None:
     )
 
 
+def _cmd_ensemble(a: argparse.Namespace) -> None:
+    from deepsea.ensemble import run_ensemble
+
+    run_ensemble(a.names, a.valid, a.test, a.data, a.out_dir, a.folds, a.seed)
+
+
 def _cmd_evaluate(a: argparse.Namespace) -> None:
     from deepsea.evaluate import evaluate
 
@@ -239,6 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-valid", required=True)
     p.add_argument("--out-test", required=True)
     p.add_argument("--report", required=True, help="JSON report: valid log loss per group, unfused and fused")
+
+    p = add("ensemble", _cmd_ensemble, "simplex weights over models' predictions fitted on validation, with a CV table")
+    p.add_argument("--names", required=True, nargs="+", help="model names, in the order of --valid and --test")
+    p.add_argument("--valid", required=True, nargs="+", help="validation predictions (standard split)")
+    p.add_argument("--test", required=True, nargs="+", help="test predictions")
+    p.add_argument("--data", required=True, help="packed training data (.npz), for the labels")
+    p.add_argument("--folds", type=int, default=5, help="folds of the validation set for model selection")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-dir", required=True, help="writes weights.json, cv.csv, valid.npy, test.npy")
 
     p = add("submit", _cmd_submit, "average test predictions into a validated, gzipped submission CSV")
     p.add_argument("--pred", required=True, nargs="+", help="test predictions .npy (averaged)")

@@ -64,6 +64,16 @@ def check_config():
     from deepsea.tta import TTASettings, make_views
 
     make_views(from_dict(TTASettings, config["tta"], "tta"))
+    for name in config["ensemble"]["models"]:
+        if name not in config["models"]:
+            raise ConfigError(
+                f"ensemble.models: '{name}' is not an entry of `models` ({sorted(config['models'])})."
+            )
+        if config["models"][name]["split"] != "valid":
+            raise ConfigError(
+                f"ensemble.models: '{name}' trains on {config['models'][name]['split']}; the "
+                "ensemble is fitted on the standard validation split, so use `bags:` instead."
+            )
     unknown_fused = [m for m in config["fusion"]["models"] if m not in config["models"]]
     if unknown_fused:
         raise ConfigError(
@@ -110,6 +120,13 @@ def test_prediction(name, fused=True):
         if bagged
         else f"results/predictions/{name}/test.npy"
     )
+
+
+def valid_prediction(name):
+    """What the ensemble fits on for a model: its fused validation prediction if fused (standard split)."""
+    if name in config["fusion"]["models"]:
+        return f"results/fused/{name}/valid.npy"
+    return f"results/predictions/{name}/valid.npy"
 
 
 def fusion_json():
