@@ -74,6 +74,13 @@ def check_config():
                 f"ensemble.models: '{name}' trains on {config['models'][name]['split']}; the "
                 "ensemble is fitted on the standard validation split, so use `bags:` instead."
             )
+    if (
+        config["submission"]["source"] == "ensemble"
+        and not config["ensemble"]["models"]
+    ):
+        raise ConfigError(
+            "submission.source: 'ensemble' needs ensemble.models (the models to blend)."
+        )
     unknown_fused = [m for m in config["fusion"]["models"] if m not in config["models"]]
     if unknown_fused:
         raise ConfigError(
@@ -134,6 +141,13 @@ def fusion_json():
         key: value for key, value in config["fusion"].items() if key != "models"
     }
     return json.dumps(settings, sort_keys=True, separators=(",", ":"))
+
+
+def submission_inputs():
+    """The test predictions the submission averages: the ensemble's, or those of submission.models."""
+    if config["submission"]["source"] == "ensemble":
+        return ["results/ensemble/test.npy"]
+    return [test_prediction(name) for name in config["submission"]["models"]]
 
 
 def submission_runs():

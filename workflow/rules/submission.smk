@@ -3,7 +3,7 @@
 
 rule submit:
     input:
-        preds=[test_prediction(name) for name in config["submission"]["models"]],
+        preds=submission_inputs(),
         test="results/data/test.npz",
     output:
         SUBMISSION,
