@@ -18,6 +18,7 @@ from scipy.optimize import minimize
 from scipy.special import softmax
 
 from deepsea.errors import DataMismatchError
+from deepsea.io import positions_of
 from deepsea.metrics import KAGGLE_EPS, log_loss
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def ensemble(
             )
 
     def aligned(sets: list, order: list[str]) -> np.ndarray:
-        return np.stack([p[[{i: r for r, i in enumerate(set_ids)}[i] for i in order]] for p, set_ids, _ in sets])
+        return np.stack([p[positions_of(order, set_ids)[0]] for p, set_ids, _ in sets])
 
     p_valid, p_test = aligned(valid, ids), aligned(test, test_ids)
     y = np.array([labels_of[i] for i in ids])

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from deepsea.errors import ConfigError, DataMismatchError
 from deepsea.imageset import ImageSet
-from deepsea.io import load_predictions, read_json, read_npz, save_predictions, write_json
+from deepsea.io import load_predictions, positions_of, read_json, read_npz, save_predictions, write_json
 from deepsea.metrics import log_loss
 from deepsea.splits import Split
 
@@ -132,15 +132,15 @@ def train_fusion_net(
     return net
 
 
-def _rows(table: dict[str, np.ndarray], ids: list[str], where: str) -> np.ndarray:
-    position = {image_id: i for i, image_id in enumerate(table["ids"].tolist())}
-    missing = [i for i in ids if i not in position]
+def _feature_rows(table: dict[str, np.ndarray], ids: list[str], where: str) -> np.ndarray:
+    """Rows of `ids` in a features table; ids without features are an error that names them."""
+    rows, missing = positions_of(ids, table["ids"].tolist())
     if missing:
         raise DataMismatchError(
             f"{where}: no features for {len(missing)} image(s), e.g. {missing[:3]}; "
             "rerun extract_features on the same packed data."
         )
-    return np.array([position[i] for i in ids])
+    return rows
 
 
 def fuse(
@@ -169,6 +169,13 @@ def fuse(
     if sorted(sets["train"][1]) != sorted(split.train_ids) or sorted(sets["valid"][1]) != sorted(split.valid_ids):
         raise DataMismatchError(f"fuse: the train/valid predictions are not of the split {split_path}; rerun them.")
     feats_train, feats_test = read_npz(features_train), read_npz(features_test)
+    # every image's feature row, found once (the groups below only choose columns)
+    features = {
+        name: (feats_test if name == "test" else feats_train)["values"][
+            _feature_rows(feats_test if name == "test" else feats_train, sets[name][1], f"fuse {name}")
+        ]
+        for name in sets
+    }
     labels = {
         name: torch.from_numpy(data.labels[data.index_of(sets[name][1], str(split_path))].astype(np.int64))
         for name in ("train", "valid")
@@ -183,12 +190,7 @@ def fuse(
                 f"fusion.groups.{group.name}: features {list(group.features)} were not extracted; "
                 f"add them to features.groups."
             )
-        raw = {
-            name: (feats_train if name != "test" else feats_test)["values"][
-                _rows(feats_train if name != "test" else feats_test, sets[name][1], f"fuse {name}")
-            ][:, columns]
-            for name in sets
-        }
+        raw = {name: features[name][:, columns] for name in sets}
         mean, std = raw["train"].mean(axis=0), raw["train"].std(axis=0)
         std[std == 0] = 1.0  # a constant feature carries nothing; keep it finite
         x = {name: torch.from_numpy(((raw[name] - mean) / std).astype(np.float32)) for name in sets}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepsea.errors import DataMismatchError
-from deepsea.io import read_npz, write_npz
+from deepsea.io import positions_of, read_npz, write_npz
 
 NO_LABEL = -1  # label of test images
 
@@ -61,14 +61,13 @@ class ImageSet:
 
     def index_of(self, ids: Sequence[str], where: str = "split") -> np.ndarray:
         """Positions of `ids` in this set; unknown ids are an error that names a few of them."""
-        position = {image_id: i for i, image_id in enumerate(self.ids.tolist())}
-        missing = [image_id for image_id in ids if image_id not in position]
+        rows, missing = positions_of(ids, self.ids.tolist())
         if missing:
             raise DataMismatchError(
                 f"{where}: {len(missing)} image ids are not in the packed data (e.g. {missing[:3]}). The data "
                 "changed since the split was made: rerun the split stage (snakemake --forcerun split_valid ...)."
             )
-        return np.array([position[image_id] for image_id in ids], dtype=np.int64)
+        return rows
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> ImageSet:
         """A new set with the images at `indices`, in that order."""

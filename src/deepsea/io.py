@@ -12,7 +12,7 @@ import gzip
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +145,13 @@ def check_probabilities(probs: np.ndarray, where: str, atol: float = 1e-3) -> No
         )
 
 
+def positions_of(wanted: Sequence[str], available: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """(row of each wanted id in `available`, the wanted ids that are not there). Callers name the problem."""
+    row = {image_id: i for i, image_id in enumerate(available)}
+    missing = [image_id for image_id in wanted if image_id not in row]
+    return np.array([row.get(image_id, -1) for image_id in wanted], dtype=np.int64), missing
+
+
 def average_predictions(paths: list[str | os.PathLike[str]]) -> tuple[np.ndarray, list[str], list[str]]:
     """Arithmetic mean of prediction files over the same ids (any order) and the same classes."""
     total, ids0, classes0 = None, [], []
@@ -155,7 +162,6 @@ def average_predictions(paths: list[str | os.PathLike[str]]) -> tuple[np.ndarray
             continue
         if class_names != classes0 or sorted(ids) != sorted(ids0):
             raise DataMismatchError(f"{path}: its ids or classes differ from {paths[0]}'s; rerun its prediction.")
-        position = {image_id: i for i, image_id in enumerate(ids)}
-        total += probs[[position[i] for i in ids0]]
+        total += probs[positions_of(ids0, ids)[0]]
     assert total is not None
     return (total / len(paths)).astype(np.float32), ids0, classes0

@@ -139,9 +139,20 @@ def score_submission(submission: str | os.PathLike[str], labels_path: str | os.P
     ids, class_names, probs = read_submission(submission)
     truth = read_labels(labels_path)
     validate_submission(ids, class_names, probs, list(truth), class_names)
+    return _score_against(ids, class_names, probs, truth, labels_path)
+
+
+def _score_against(
+    ids: list[str],
+    class_names: list[str],
+    probs: np.ndarray,
+    truth: dict[str, str],
+    labels_path: str | os.PathLike[str],
+) -> dict[str, float]:
+    """Log loss and accuracy of rows `ids` against the true class names in `truth`."""
     unknown = sorted(set(truth.values()) - set(class_names))
     if unknown:
-        raise DataMismatchError(f"{labels_path}: classes not in the submission's columns: {unknown[:5]}.")
+        raise DataMismatchError(f"{labels_path}: classes not in the predictions' columns: {unknown[:5]}.")
     column = {name: j for j, name in enumerate(class_names)}
     y = np.array([column[truth[i]] for i in ids])
     return {"log_loss": log_loss(y, probs), "accuracy": topk_accuracy(y, probs, 1), "n_images": len(ids)}
@@ -174,6 +185,4 @@ def score_predictions(pred_path: str | os.PathLike[str], labels_path: str | os.P
     missing = sorted(set(truth) - set(ids))
     if missing or len(ids) != len(truth):
         raise DataMismatchError(f"{pred_path}: its ids are not the labelled test ids (e.g. missing {missing[:3]}).")
-    column = {name: j for j, name in enumerate(class_names)}
-    y = np.array([column[truth[i]] for i in ids])
-    return {"log_loss": log_loss(y, probs), "accuracy": topk_accuracy(y, probs, 1), "n_images": len(ids)}
+    return _score_against(ids, class_names, probs, truth, labels_path)
