@@ -92,12 +92,15 @@ def _cmd_average(a: argparse.Namespace) -> None:
 
 
 def _cmd_fuse(a: argparse.Namespace) -> None:
+    import torch
+
     from deepsea.fusion import FusionSettings, fuse
     from deepsea.settings import load_json_argument
 
     settings = (
         FusionSettings.from_json(load_json_argument(a.settings, "--settings")) if a.settings else FusionSettings()
     )
+    torch.set_num_threads(max(1, a.threads))  # float sums depend on it: the logged command reproduces the bits
     fuse(
         a.pred_train,
         a.pred_valid,
@@ -245,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-valid", required=True)
     p.add_argument("--out-test", required=True)
     p.add_argument("--report", required=True, help="JSON report: valid log loss per group, unfused and fused")
+    p.add_argument("--threads", type=int, default=1)
 
     p = add("ensemble", _cmd_ensemble, "simplex weights over models' predictions fitted on validation, with a CV table")
     p.add_argument("--names", required=True, nargs="+", help="model names, in the order of --valid and --test")

@@ -30,7 +30,7 @@ rule fuse_features:
         "deepsea fuse --pred-train {input.train} --pred-valid {input.valid} --pred-test {input.test} "
         "--features-train {input.features_train} --features-test {input.features_test} --data {input.data} "
         "--split {input.split} --settings {params.settings:q} --out-valid {output.valid} "
-        "--out-test {output.test} --report {output.report} > {log} 2>&1"
+        "--out-test {output.test} --report {output.report} --threads {threads} > {log} 2>&1"
 
 
 rule evaluate_fused:
