@@ -157,10 +157,12 @@ def _chunk_features(args: tuple[list[np.ndarray], FeatureSettings, dict[str, lis
         row: list[float] = []
         for group in settings.groups:
             try:
-                values = GROUPS[group](image, settings)
-                row += [values[name] if math.isfinite(values[name]) else 0.0 for name in names[group]]
-                if not all(math.isfinite(values[name]) for name in names[group]):
+                computed = GROUPS[group](image, settings)
+                values = [computed[name] for name in names[group]]
+                if not all(math.isfinite(v) for v in values):
+                    values = [v if math.isfinite(v) else 0.0 for v in values]
                     problems.append((position, group, "non-finite values set to 0"))
+                row += values
             except (ValueError, ZeroDivisionError, cv2.error) as err:
                 row += [0.0] * len(names[group])
                 problems.append((position, group, str(err)))
