@@ -79,7 +79,10 @@ class Stream(nn.Module):
                     if net.untied_bias
                     else nn.Conv2d(channels, width, k, padding=k // 2)
                 )
-                layers += [conv, nn.LeakyReLU(LEAKINESS)]
+                layers += [
+                    conv,
+                    nn.LeakyReLU(LEAKINESS, inplace=True),
+                ]  # in place: a conv's output is not saved for backward
                 channels = width
                 if spec.roll == "all":
                     layers.append(CyclicRoll())

@@ -25,9 +25,9 @@ class PlainConvNet(nn.Module):
         for width in widths:  # each block: two 3x3 'same' convolutions, then 3x3 stride-2 pooling
             layers += [
                 nn.Conv2d(channels, width, 3, padding=1),
-                nn.LeakyReLU(LEAKINESS),
+                nn.LeakyReLU(LEAKINESS, inplace=True),  # in place: a conv's output is not saved for its backward
                 nn.Conv2d(width, width, 3, padding=1),
-                nn.LeakyReLU(LEAKINESS),
+                nn.LeakyReLU(LEAKINESS, inplace=True),
                 nn.MaxPool2d(3, stride=2),
             ]
             channels, size = width, (size - 3) // 2 + 1  # e.g. 32 -> 15 -> 7 -> 3
