@@ -60,10 +60,15 @@ def _cmd_extract_features(a: argparse.Namespace) -> None:
 
 
 def _cmd_train(a: argparse.Namespace) -> None:
+    from deepsea.pseudo_labels import PseudoLabelInputs
     from deepsea.settings import load_model_settings
     from deepsea.train import train
 
-    train(load_model_settings(a.settings), a.data, a.split, a.out, a.log_csv, a.device, a.threads, a.preinit)
+    given = [a.test_data, a.shards, a.pseudo_labels]
+    if any(given) and not all(given):
+        raise DeepseaError("train: --test-data, --shards and --pseudo-labels go together (a pseudo-label model).")
+    pseudo = PseudoLabelInputs(a.test_data, a.shards, a.pseudo_labels) if all(given) else None
+    train(load_model_settings(a.settings), a.data, a.split, a.out, a.log_csv, a.device, a.threads, a.preinit, pseudo)
 
 
 def _cmd_augment_grid(a: argparse.Namespace) -> None:
@@ -85,10 +90,30 @@ def _cmd_predict(a: argparse.Namespace) -> None:
 def _cmd_average(a: argparse.Namespace) -> None:
     from deepsea.io import average_predictions, load_predictions, save_predictions
 
-    probs, ids, class_names = average_predictions(a.pred)
-    save_predictions(a.out, probs, ids, class_names, averaged=list(a.pred))
+    probs, ids, class_names = average_predictions(a.pred, a.weights)
+    save_predictions(a.out, probs, ids, class_names, averaged=list(a.pred), weights=a.weights)
     load_predictions(a.out)  # refuse to leave behind anything a consumer would refuse
     log.info("averaged %d prediction files -> %s", len(a.pred), a.out)
+
+
+def _cmd_shard_test(a: argparse.Namespace) -> None:
+    from deepsea.imageset import ImageSet
+    from deepsea.io import write_json
+    from deepsea.pseudo_labels import shard_test_set
+
+    shards = shard_test_set(ImageSet.load(a.data).ids, a.shards, a.seed)
+    write_json(a.out, {"seed": a.seed, "shards": shards})
+    sizes = [len(shard) for shard in shards]
+    log.info("%d test images in %d shards of %s -> %s", sum(sizes), a.shards, sizes, a.out)
+
+
+def _cmd_combine_shards(a: argparse.Namespace) -> None:
+    from deepsea.io import save_predictions
+    from deepsea.pseudo_labels import combine_shards, read_shards
+
+    probs, ids, class_names = combine_shards(a.pred, read_shards(a.shards), a.mode)
+    save_predictions(a.out, probs, ids, class_names, combined=list(a.pred), mode=a.mode)
+    log.info("combined %d shard models' predictions (%s) -> %s", len(a.pred), a.mode, a.out)
 
 
 def _cmd_fuse(a: argparse.Namespace) -> None:
@@ -200,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="model file to write (model.pt)")
     p.add_argument("--log-csv", required=True, help="training log CSV to write")
     p.add_argument("--preinit", help="trained model whose matching convolution layers initialise this one")
+    p.add_argument("--test-data", help="pseudo-label model: packed test images (.npz)")
+    p.add_argument("--shards", help="pseudo-label model: the test shards JSON (deepsea shard-test)")
+    p.add_argument("--pseudo-labels", help="pseudo-label model: the ensemble's test predictions (soft targets)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     p.add_argument("--threads", type=int, default=1)
 
@@ -226,6 +254,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("average", _cmd_average, "average prediction files (a bag's members) into one")
     p.add_argument("--pred", required=True, nargs="+", help="predictions .npy over the same ids")
+    p.add_argument("--weights", type=float, nargs="+", help="one per --pred (default: equal)")
+    p.add_argument("--out", required=True, help="predictions .npy to write")
+
+    p = add("shard-test", _cmd_shard_test, "shuffle the test ids into shards for pseudo-label models")
+    p.add_argument("--data", required=True, help="packed test data (.npz)")
+    p.add_argument("--shards", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="shards JSON to write")
+
+    p = add("combine-shards", _cmd_combine_shards, "one prediction from the pseudo-label shard models' predictions")
+    p.add_argument("--pred", required=True, nargs="+", help="predictions of the shard models, shard 0 first")
+    p.add_argument("--shards", required=True, help="the test shards JSON")
+    p.add_argument("--mode", choices=["mean", "held_out"], default="mean")
     p.add_argument("--out", required=True, help="predictions .npy to write")
 
     p = add("evaluate", _cmd_evaluate, "validation log loss and top-1..5 accuracy of a prediction file")

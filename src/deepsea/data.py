@@ -7,6 +7,7 @@ of DataLoader workers, and lets a resumed run continue with exactly the batches 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -69,6 +70,21 @@ def views_batch(
     return batches
 
 
+TRAIN_STREAM, AUGMENT_STREAM, PSEUDO_STREAM = 1, 2, 3  # independent random streams of one training seed
+
+
+@functools.lru_cache(maxsize=4)
+def _permutation(n: int, seed: int, stream: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, stream, epoch]).permutation(n)
+
+
+def epoch_positions(n: int, batch_size: int, step: int, seed: int, stream: int) -> np.ndarray:
+    """Positions in a set of `n` images of batch `step`: consecutive slices of a fresh seeded permutation every
+    epoch, so every image is seen once per epoch and the batch is a pure function of (seed, stream, step)."""
+    positions = np.arange(step * batch_size, (step + 1) * batch_size)
+    return np.array([_permutation(n, seed, stream, int(p // n))[p % n] for p in positions], dtype=np.int64)
+
+
 class AugmentedBatches(Dataset):
     """Item `step` is the training batch of that step: ([one (B,1,S,S) tensor per input], labels (B,))."""
 
@@ -82,26 +98,19 @@ class AugmentedBatches(Dataset):
         seed: int,
     ):
         self.images, self.inputs, self.batch_size = images, inputs, batch_size
+        self.n_train = batch_size  # training images per batch (a pseudo-label batch holds fewer)
         self.ranges, self.norm, self.seed = ranges, norm, seed
-        self._epoch_cache: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:  # not used for sampling; steps are requested explicitly
         return 2**62
 
-    def _order(self, epoch: int) -> np.ndarray:
-        if epoch not in self._epoch_cache:
-            self._epoch_cache = {epoch: np.random.default_rng([self.seed, 1, epoch]).permutation(len(self.images))}
-        return self._epoch_cache[epoch]
-
     def indices(self, step: int) -> np.ndarray:
         """Image positions of batch `step`: consecutive slices of a fresh permutation every epoch."""
-        n = len(self.images)
-        positions = np.arange(step * self.batch_size, (step + 1) * self.batch_size)
-        return np.array([self._order(int(p // n))[p % n] for p in positions], dtype=np.int64)
+        return epoch_positions(len(self.images), self.batch_size, step, self.seed, TRAIN_STREAM)
 
     def __getitem__(self, step: int) -> tuple[list[torch.Tensor], torch.Tensor]:
         idx = self.indices(step)
-        rng = np.random.default_rng([self.seed, 2, step])
+        rng = np.random.default_rng([self.seed, AUGMENT_STREAM, step])
         params = [sample_params(self.ranges, rng) for _ in idx]
         x = views_batch(self.images, idx, self.inputs, self.norm, params)
         return x, torch.from_numpy(self.images.labels[idx].astype(np.int64))

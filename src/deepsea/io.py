@@ -152,16 +152,22 @@ def positions_of(wanted: Sequence[str], available: Sequence[str]) -> tuple[np.nd
     return np.array([row.get(image_id, -1) for image_id in wanted], dtype=np.int64), missing
 
 
-def average_predictions(paths: list[str | os.PathLike[str]]) -> tuple[np.ndarray, list[str], list[str]]:
-    """Arithmetic mean of prediction files over the same ids (any order) and the same classes."""
+def average_predictions(
+    paths: Sequence[str | os.PathLike[str]], weights: Sequence[float] | None = None
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """Arithmetic mean of prediction files over the same ids (any order) and the same classes; `weights`
+    (non-negative, normalised to sum 1) make it a weighted mean."""
+    weights = [1.0] * len(paths) if weights is None else list(weights)
+    if len(weights) != len(paths) or min(weights) < 0 or sum(weights) <= 0:
+        raise DataMismatchError(f"average: need one non-negative weight per file, not all 0; got {weights}.")
     total, ids0, classes0 = None, [], []
-    for path in paths:
+    for path, weight in zip(paths, weights, strict=True):
         probs, ids, class_names = load_predictions(path)
         if total is None:
-            total, ids0, classes0 = probs.astype(np.float64), ids, class_names
+            total, ids0, classes0 = weight * probs.astype(np.float64), ids, class_names
             continue
         if class_names != classes0 or sorted(ids) != sorted(ids0):
             raise DataMismatchError(f"{path}: its ids or classes differ from {paths[0]}'s; rerun its prediction.")
-        total += probs[positions_of(ids0, ids)[0]]
+        total += weight * probs[positions_of(ids0, ids)[0]]
     assert total is not None
-    return (total / len(paths)).astype(np.float32), ids0, classes0
+    return (total / sum(weights)).astype(np.float32), ids0, classes0

@@ -49,6 +49,16 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
+class PseudoLabelSettings:
+    """Pseudo-label retraining (seed 000, 3.5): `fraction` of every minibatch are test images with the ensemble's
+    probabilities as soft targets, taken from every test shard but `shard` (of `shards`). fraction 0: off."""
+
+    fraction: float = 0.0
+    shard: int = 0
+    shards: int = 0
+
+
+@dataclass(frozen=True)
 class ModelSettings:
     """One model entry: architecture, input size, which split it trains on, training and augmentation."""
 
@@ -61,6 +71,7 @@ class ModelSettings:
     preinit: str = ""  # name of a model entry whose trained convolution layers initialise this one
     train: TrainSettings = field(default_factory=TrainSettings)
     augmentation: AugmentationRanges = field(default_factory=AugmentationRanges)
+    pseudo_label: PseudoLabelSettings = field(default_factory=PseudoLabelSettings)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -136,5 +147,11 @@ def validate_model_settings(s: ModelSettings) -> None:
         raise ConfigError(f"{where}.train.lr_drops: increasing fractions of the steps in (0, 1), e.g. [0.84, 0.95].")
     if t.optimizer not in ("sgd", "adam"):
         raise ConfigError(f"{where}.train.optimizer: 'sgd' or 'adam', got '{t.optimizer}'.")
+    p = s.pseudo_label
+    if p.fraction and not (0 < p.fraction < 1 and p.shards >= 2 and 0 <= p.shard < p.shards):
+        raise ConfigError(
+            f"{where}.pseudo_label: fraction must be in (0, 1) and shard in [0, shards) with shards >= 2; got "
+            f"fraction {p.fraction}, shard {p.shard} of {p.shards} (pseudo_labels.shards sets the count)."
+        )
     if s.split != "valid" and not (s.split.startswith("bag_") and s.split[4:].isdigit()):
         raise ConfigError(f"{where}.split: 'valid' or 'bag_<seed>', got '{s.split}'.")

@@ -5,7 +5,8 @@ configured fractions of the steps, augmented batches produced by DataLoader work
 evaluation of the validation split every `eval_every` steps into a CSV log, and a checkpoint every
 `checkpoint_every` steps (and on SIGTERM). A rerun with the same settings resumes from the checkpoint and ends
 with the same weights as an uninterrupted run on CPU; a checkpoint made with other settings is ignored.
-A NaN or infinite loss stops training with an error; the last good checkpoint is kept.
+A NaN or infinite loss stops training with an error; the last good checkpoint is kept. A pseudo-label model
+(`pseudo_label.fraction` > 0, `pseudo_labels.py`) trains the same way on batches that mix in test images.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from deepsea.errors import DeepseaError, NonFiniteError
 from deepsea.imageset import ImageSet
 from deepsea.io import atomic_path, read_json
 from deepsea.models.registry import build_model
+from deepsea.pseudo_labels import PseudoLabelBatches, PseudoLabelInputs, PseudoLabelPool, load_pseudo_label_pool
 from deepsea.settings import ModelSettings, from_dict
 from deepsea.splits import Split
 
@@ -58,10 +60,13 @@ def make_optimizer(settings: ModelSettings, model: nn.Module) -> torch.optim.Opt
     )
 
 
-def training_fingerprint(settings: ModelSettings, train_ids: list[str]) -> str:
+def training_fingerprint(settings: ModelSettings, train_ids: list[str], pool: PseudoLabelPool | None = None) -> str:
     """Identifies what a checkpoint was trained on; a checkpoint with another fingerprint is not resumed."""
     digest = hashlib.sha256(settings.to_json().encode())
     digest.update("\n".join(train_ids).encode())
+    if pool is not None:  # new pseudo-labels (a changed ensemble) make a new model
+        digest.update("\n".join(pool.images.ids.tolist()).encode())
+        digest.update(np.ascontiguousarray(pool.targets).tobytes())
     return digest.hexdigest()
 
 
@@ -106,11 +111,13 @@ def train(
     device_name: str = "auto",
     threads: int = 1,
     preinit_path: str | os.PathLike[str] | None = None,
+    pseudo_labels: PseudoLabelInputs | None = None,
 ) -> None:
     """Train `settings` on the split's training images; write the model and the CSV training log.
 
     `preinit_path`: a trained model whose convolution layers initialise this model's matching layers (seed 000's
-    "preinit" models started from convroll4's first layers)."""
+    "preinit" models started from convroll4's first layers). `pseudo_labels`: where the test images, their
+    shards and the ensemble's test probabilities are, for a model with `pseudo_label.fraction` > 0."""
     torch.set_num_threads(max(1, threads))
     torch.manual_seed(settings.seed)
     device = resolve_device(device_name)
@@ -126,8 +133,9 @@ def train(
     norm = Normalisation.fit(train_set, model.inputs[0])
     if preinit_path is not None:
         copy_early_layers(model, preinit_path, settings)
+    pool = load_pseudo_label_pool(settings, pseudo_labels, data.class_names)
     optimizer = make_optimizer(settings, model)
-    fingerprint = training_fingerprint(settings, train_set.ids.tolist())
+    fingerprint = training_fingerprint(settings, train_set.ids.tolist(), pool)
     log.info(
         "model %s: %s, %d parameters, %d training / %d validation images, %d steps on %s",
         settings.name,
@@ -167,7 +175,20 @@ def train(
 
     stop = {"requested": False}
     previous_handler = signal.signal(signal.SIGTERM, lambda *_: stop.update(requested=True))
-    batches = AugmentedBatches(train_set, model.inputs, t.batch_size, settings.augmentation, norm, settings.seed)
+    batches: AugmentedBatches | PseudoLabelBatches = (
+        AugmentedBatches(train_set, model.inputs, t.batch_size, settings.augmentation, norm, settings.seed)
+        if pool is None
+        else PseudoLabelBatches(
+            train_set,
+            pool,
+            model.inputs,
+            t.batch_size,
+            settings.pseudo_label.fraction,
+            settings.augmentation,
+            norm,
+            settings.seed,
+        )
+    )
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=t.bf16 and device.type == "cuda")
     # The loader gets its own generator: creating an iterator draws a seed from it, and drawing from the global
     # RNG instead would shift the dropout masks of a resumed run away from those of an uninterrupted one.
@@ -191,7 +212,7 @@ def train(
                 group["lr"] = learning_rate(settings, step)
             with autocast:
                 logits = model(*[xi.to(device, non_blocking=True) for xi in x])
-            loss = F.cross_entropy(logits.float(), y.to(device))
+            loss = F.cross_entropy(logits.float(), y.to(device))  # y: class indices, or soft targets (B, classes)
             if not torch.isfinite(loss):
                 raise NonFiniteError(
                     f"models.{settings.name}: the training loss became {loss.item()} at step {step}. Lower "
@@ -208,7 +229,7 @@ def train(
             done = step + 1
             if done % t.eval_every == 0 or done == t.steps:
                 valid_loss, valid_acc = evaluate_centre(model, valid_set, norm, device)
-                epoch = round(done * t.batch_size / len(train_set), 3)
+                epoch = round(done * batches.n_train / len(train_set), 3)  # epochs of the training images
                 lr = float(f"{learning_rate(settings, step):.6g}")
                 seconds = round(time.monotonic() - began, 1)
                 rows.append([done, epoch, lr, running / count, valid_loss, valid_acc, seconds])

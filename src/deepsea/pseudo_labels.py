@@ -1,0 +1,195 @@
+"""Stage 10, pseudo-label retraining (seed 000, section 3.5): test images with the ensemble's probabilities as soft
+targets join the training batches of a retrained convnet.
+
+The test set is shuffled into `shards` (3 in the original); the model of shard k trains on the pseudo-labels of
+every other shard, so it never learns the (pseudo-)labels of the images of shard k. Every minibatch holds
+round(fraction x batch size) pseudo-labelled test images (33% by default; 67% in the original's final models) and
+training images for the rest, all augmented the same way. Targets are the ensemble's probabilities, not their
+argmax: the loss is the cross-entropy against a distribution (one-hot for the training images).
+
+The shard models' test predictions are combined by `combine_shards`: `mean` averages every shard model over every
+test image (the original), `held_out` takes for each test image only the model of its own shard, which never saw
+that image's pseudo-label.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from deepsea.augment import InputSpec, sample_params
+from deepsea.data import AUGMENT_STREAM, PSEUDO_STREAM, TRAIN_STREAM, Normalisation, epoch_positions, views_batch
+from deepsea.errors import DataMismatchError, DeepseaError
+from deepsea.imageset import ImageSet
+from deepsea.io import load_predictions, positions_of, read_json
+from deepsea.settings import AugmentationRanges, ModelSettings, PseudoLabelSettings
+
+log = logging.getLogger(__name__)
+
+COMBINE_MODES = ("mean", "held_out")
+
+
+def shard_test_set(ids: list[str] | np.ndarray, n_shards: int, seed: int) -> list[list[str]]:
+    """The test ids shuffled (from sorted order, so the listing order does not matter) into `n_shards` shards of
+    sizes differing by at most one."""
+    if n_shards < 2:
+        raise DeepseaError(f"pseudo_labels.shards: need at least 2 shards, got {n_shards}.")
+    ordered = np.sort(np.asarray(ids, dtype=str))
+    if len(ordered) < n_shards:
+        raise DeepseaError(f"pseudo_labels.shards: {n_shards} shards need as many test images, not {len(ids)}.")
+    shuffled = ordered[np.random.default_rng([seed, 7]).permutation(len(ordered))]
+    return [part.tolist() for part in np.array_split(shuffled, n_shards)]
+
+
+def read_shards(path: str | os.PathLike[str]) -> list[list[str]]:
+    shards = read_json(path).get("shards")
+    if not isinstance(shards, list) or len(shards) < 2:
+        raise DeepseaError(f"{path}: not a shard file made by `deepsea shard-test`; rerun it.")
+    return shards
+
+
+@dataclass
+class PseudoLabelPool:
+    """The pseudo-labelled test images a shard model trains on, with their soft targets (N, classes) float32."""
+
+    images: ImageSet
+    targets: np.ndarray
+
+    @classmethod
+    def build(
+        cls,
+        test: ImageSet,
+        pseudo_labels_path: str | os.PathLike[str],
+        shards: list[list[str]],
+        settings: PseudoLabelSettings,
+        class_names: list[str],
+    ) -> PseudoLabelPool:
+        """The test images of every shard but `settings.shard`, targets from the ensemble's predictions."""
+        if len(shards) != settings.shards:
+            raise DeepseaError(
+                f"the shard file has {len(shards)} shards but the model expects {settings.shards}; rerun shard_test."
+            )
+        probs, pred_ids, pred_classes = load_predictions(pseudo_labels_path)
+        if pred_classes != class_names:
+            raise DataMismatchError(
+                f"{pseudo_labels_path}: its classes differ from the training data's; rerun the ensemble."
+            )
+        held_out = set(shards[settings.shard])
+        pool_ids = [i for k, shard in enumerate(shards) if k != settings.shard for i in shard]
+        if held_out & set(pool_ids):
+            raise DataMismatchError("the shard file lists an image in two shards; rerun shard_test.")
+        rows, missing = positions_of(pool_ids, pred_ids)
+        if missing:
+            raise DataMismatchError(
+                f"{pseudo_labels_path}: no prediction for {len(missing)} test images of the shard file (first: "
+                f"{missing[0]}); the shards and the ensemble were made from different test sets. Rerun both."
+            )
+        return cls(test.subset(test.index_of(pool_ids, "the shard file")), probs[rows].astype(np.float32))
+
+
+class PseudoLabelBatches(Dataset):
+    """Item `step`: ([one (B, C, S, S) tensor per input], soft targets (B, classes)); the first B - n_pseudo rows are
+    training images (one-hot targets), the last n_pseudo pseudo-labelled test images. A pure function of
+    (seed, step), as `AugmentedBatches`, so a resumed run sees the batches an uninterrupted one would."""
+
+    def __init__(
+        self,
+        train: ImageSet,
+        pool: PseudoLabelPool,
+        inputs: list[InputSpec],
+        batch_size: int,
+        fraction: float,
+        ranges: AugmentationRanges,
+        norm: Normalisation,
+        seed: int,
+    ):
+        self.train, self.pool, self.inputs, self.ranges, self.norm, self.seed = train, pool, inputs, ranges, norm, seed
+        self.n_pseudo = min(max(round(fraction * batch_size), 1), batch_size - 1)
+        self.n_train = batch_size - self.n_pseudo
+        self.n_classes = pool.targets.shape[1]
+
+    def __len__(self) -> int:  # not used for sampling; steps are requested explicitly
+        return 2**62
+
+    def indices(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """(training image positions, pool positions) of batch `step`; each stream walks its own permutations."""
+        return (
+            epoch_positions(len(self.train), self.n_train, step, self.seed, TRAIN_STREAM),
+            epoch_positions(len(self.pool.images), self.n_pseudo, step, self.seed, PSEUDO_STREAM),
+        )
+
+    def __getitem__(self, step: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+        train_idx, pool_idx = self.indices(step)
+        rng = np.random.default_rng([self.seed, AUGMENT_STREAM, step])
+        params = [sample_params(self.ranges, rng) for _ in range(len(train_idx) + len(pool_idx))]
+        x_train = views_batch(self.train, train_idx, self.inputs, self.norm, params[: len(train_idx)])
+        x_pool = views_batch(self.pool.images, pool_idx, self.inputs, self.norm, params[len(train_idx) :])
+        one_hot = np.eye(self.n_classes, dtype=np.float32)[self.train.labels[train_idx].astype(np.int64)]
+        targets = np.concatenate([one_hot, self.pool.targets[pool_idx]])
+        return [torch.cat(pair) for pair in zip(x_train, x_pool, strict=True)], torch.from_numpy(targets)
+
+
+def combine_shards(
+    paths: list[str | os.PathLike[str]], shards: list[list[str]] | None, mode: str
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """One test prediction from the shard models' (`paths[k]` is shard k's model): `mean` over all models, or
+    `held_out`: each image from the model of its own shard (images in no shard, e.g. validation: the mean)."""
+    if mode not in COMBINE_MODES:
+        raise DeepseaError(f"pseudo_labels.combine: one of {COMBINE_MODES}, got '{mode}'.")
+    loaded = [load_predictions(p) for p in paths]
+    probs0, ids0, classes0 = loaded[0]
+    stacked = np.zeros((len(paths), *probs0.shape), np.float64)
+    for k, (probs, ids, classes) in enumerate(loaded):
+        rows, missing = positions_of(ids0, ids)
+        if missing or classes != classes0:
+            raise DataMismatchError(f"{paths[k]}: its ids or classes differ from {paths[0]}'s; rerun its prediction.")
+        stacked[k] = probs[rows]
+    combined = stacked.mean(axis=0)
+    if mode == "held_out":
+        if shards is None or len(shards) != len(paths):
+            raise DeepseaError(f"held_out needs the shard file and one prediction per shard ({len(paths)} given).")
+        for k, shard in enumerate(shards):
+            rows, _ = positions_of(shard, ids0)
+            rows = rows[rows >= 0]
+            combined[rows] = stacked[k, rows]
+    return combined.astype(np.float32), ids0, classes0
+
+
+@dataclass(frozen=True)
+class PseudoLabelInputs:
+    """Files a pseudo-label model trains on besides its split: packed test images, their shards, the targets."""
+
+    test_data: str | os.PathLike[str]
+    shards: str | os.PathLike[str]
+    targets: str | os.PathLike[str]
+
+
+def load_pseudo_label_pool(
+    settings: ModelSettings, inputs: PseudoLabelInputs | None, class_names: list[str]
+) -> PseudoLabelPool | None:
+    """The pseudo-labelled images of a model with pseudo_label.fraction > 0 (None for an ordinary model)."""
+    p = settings.pseudo_label
+    if p.fraction == 0:
+        if inputs is not None:
+            raise DeepseaError(f"models.{settings.name}: pseudo-label files were given but pseudo_label.fraction is 0.")
+        return None
+    if inputs is None:
+        raise DeepseaError(
+            f"models.{settings.name}: a pseudo-label model needs --test-data, --shards and --pseudo-labels."
+        )
+    test = ImageSet.load(inputs.test_data)
+    pool = PseudoLabelPool.build(test, inputs.targets, read_shards(inputs.shards), p, class_names)
+    log.info(
+        "pseudo-labels: %d test images of %d shards (all but shard %d), %.0f%% of every batch, targets from %s",
+        len(pool.images),
+        p.shards - 1,
+        p.shard,
+        100 * p.fraction,
+        inputs.targets,
+    )
+    return pool
