@@ -21,6 +21,7 @@ include: "workflow/rules/convnets.smk"
 include: "workflow/rules/predictions.smk"
 include: "workflow/rules/fusion.smk"
 include: "workflow/rules/ensemble.smk"
+include: "workflow/rules/pseudo_labels.smk"
 include: "workflow/rules/submission.smk"
 
 
@@ -28,7 +29,9 @@ rule final_submission:
     default_target: True
     input:
         SUBMISSION,
-        expand("results/eval/{run}.json", run=submission_runs()),
+        expand(
+            "results/eval/{run}.json", run=submission_runs() + list(PSEUDO_LABEL_RUNS)
+        ),
         expand("results/eval/fused/{model}.json", model=config["fusion"]["models"]),
         ["results/ensemble/weights.json"] if config["ensemble"]["models"] else [],
 

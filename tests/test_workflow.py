@@ -13,8 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from deepsea.io import load_predictions
 from deepsea.submission import read_submission, score_submission
 
 pytestmark = pytest.mark.slow
@@ -35,6 +37,14 @@ models:
     input_size: 15
     params: {width: 0.125, depth: 2, dense: 16, dropout: 0.2}
     train: {steps: 60, batch_size: 16, eval_every: 30, checkpoint_every: 30, workers: 0}
+  cr4_ds:
+    input_size: 15
+    params: {width: 0.125, depth: 2, dense: 16, dropout: 0.2}
+    train: {steps: 40, batch_size: 16, eval_every: 20, checkpoint_every: 20, workers: 0}
+  convroll4_doublescale_fs5:
+    input_size: 15
+    params: {width: 0.125, depth: 2, dense: 16, dropout: 0.2}
+    train: {steps: 40, batch_size: 16, eval_every: 20, checkpoint_every: 20, workers: 0}
 """
 
 
@@ -78,11 +88,27 @@ def test_final_submission_is_valid_and_learned(two_runs) -> None:
     # plain is bagged in config.yaml (bags: [1, 2]): its submission input is the bag's average
     assert (workdir / "results/predictions/plain/test_bagged.npy").exists()
     assert (workdir / "results/splits/bag_1.json").exists() and (workdir / "results/eval/plain_bag2.json").exists()
-    fused = json.loads((workdir / "results/eval/fused/convroll4.json").read_text())
+    fused = json.loads((workdir / "results/eval/fused/cr4_ds.json").read_text())
     assert "unfused" in fused and "fusion_gain" in fused  # fused and unfused side by side
     assert (workdir / "results/fused/plain/test.npy").exists()  # the submission's input for a fused model
     weights = json.loads((workdir / "results/ensemble/weights.json").read_text())["weights"]
-    assert set(weights) == {"plain", "convroll4"} and sum(weights.values()) == pytest.approx(1.0)
+    assert set(weights) == {"plain", "cr4_ds", "convroll4_doublescale_fs5"} and sum(weights.values()) == pytest.approx(
+        1.0
+    )
+    # pseudo-labels (config.yaml: doublescale_pl, 3 shards): one model per shard, combined, blended with the ensemble
+    shards = json.loads((workdir / "results/splits/test_shards.json").read_text())["shards"]
+    assert len(shards) == 3 and sorted(i for s in shards for i in s) == sorted(ids)
+    for k in range(3):
+        log = (workdir / f"results/logs/train_pseudolabel/doublescale_pl_shard{k}.log").read_text()
+        assert f"(all but shard {k}), 33% of every batch" in log
+        assert (workdir / f"results/eval/doublescale_pl_shard{k}.json").exists()
+    final, final_ids, final_classes = load_predictions(workdir / "results/final/test.npy")
+    ensemble, ens_ids, _ = load_predictions(workdir / "results/ensemble/test.npy")
+    pseudo, pl_ids, _ = load_predictions(workdir / "results/pseudo_labels/doublescale_pl/test.npy")
+    assert final_ids == ens_ids == pl_ids
+    np.testing.assert_allclose(final, (ensemble + pseudo) / 2, atol=1e-6)  # final_weight 0.5, as the original
+    rows, columns = [final_ids.index(i) for i in ids], [final_classes.index(c) for c in classes]
+    np.testing.assert_allclose(probs, final[rows][:, columns], atol=2e-6)  # the submission is the final blend
     test_score = score_submission(submission, workdir / "data" / "demo" / "test_labels.csv")
     assert test_score["accuracy"] > 0.5  # 4 classes: chance is ~0.25-0.4 (the prior)
     logs = workdir / "results" / "logs"

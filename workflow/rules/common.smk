@@ -1,5 +1,6 @@
 # Shared input functions and checks: the only Python in the workflow. Rules stay one `deepsea` command each.
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ wildcard_constraints:
     model=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     subset=r"train|valid|test",
     seed=r"\d+",
+    name=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
 
 
 def model_runs():
@@ -31,6 +33,54 @@ def model_runs():
         for seed in entry.get("bags", []):
             runs[f"{name}_bag{seed}"] = {**runs[name], "split": f"bag_{seed}"}
     return runs
+
+
+def merged(base, overrides):
+    """`base` with the keys of `overrides` replaced; mappings (params, train, augmentation) merged key by key."""
+    out = dict(base)
+    for key, value in overrides.items():
+        both_maps = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merged(out[key], value) if both_maps else value
+    return out
+
+
+def pseudo_label_runs():
+    """`<name>_shard<k>` for every pseudo_labels.models entry and shard k: the base model's settings with the
+    entry's overrides, trained with the pseudo-labels of every test shard but k."""
+    section = config["pseudo_labels"]
+    runs = {}
+    for name, entry in section["models"].items():
+        if entry["base"] not in config["models"]:
+            raise ConfigError(
+                f"pseudo_labels.models.{name}.base: '{entry['base']}' is not an entry of `models` "
+                f"({sorted(config['models'])})."
+            )
+        base = {
+            key: value
+            for key, value in config["models"][entry["base"]].items()
+            if key != "bags"
+        }
+        for shard in range(section["shards"]):
+            pseudo = {
+                "fraction": entry["fraction"],
+                "shard": shard,
+                "shards": section["shards"],
+            }
+            runs[f"{name}_shard{shard}"] = {
+                **merged(base, entry["overrides"]),
+                "pseudo_label": pseudo,
+            }
+    return runs
+
+
+def shard_runs(name):
+    """The shard models of pseudo-label entry `name`, shard 0 first."""
+    return [f"{name}_shard{k}" for k in range(config["pseudo_labels"]["shards"])]
+
+
+def name_pattern(names):
+    """A wildcard constraint matching exactly `names` (never matching when there are none)."""
+    return "|".join(re.escape(n) for n in sorted(names)) or "(?!)"
 
 
 def model_settings_json(run):
@@ -58,8 +108,27 @@ def check_config():
                 raise ConfigError(
                     f"models.{name}.bags: the bag member name '{name}_bag{seed}' is taken by an entry."
                 )
+    taken = set(config["models"]) | set(CONVNET_RUNS)
+    for run in PSEUDO_LABEL_RUNS:
+        if run in taken:
+            raise ConfigError(
+                f"pseudo_labels.models: the shard model name '{run}' is taken by a model; rename the entry."
+            )
     for run in RUNS:
         load_model_settings(model_settings_json(run))
+    if config["pseudo_labels"]["models"] and not config["ensemble"]["models"]:
+        raise ConfigError(
+            "pseudo_labels.models: the pseudo-labels are the weighted ensemble's test predictions, so "
+            "ensemble.models must list the models to blend."
+        )
+    if (
+        config["submission"]["source"] == "final"
+        and not config["pseudo_labels"]["models"]
+    ):
+        raise ConfigError(
+            "submission.source: 'final' blends the ensemble with pseudo-label models; add pseudo_labels.models "
+            "or use source: ensemble."
+        )
     from deepsea.settings import from_dict
     from deepsea.tta import TTASettings, make_views
 
@@ -100,7 +169,9 @@ def check_config():
         )
 
 
-RUNS = model_runs()
+CONVNET_RUNS = model_runs()
+PSEUDO_LABEL_RUNS = pseudo_label_runs()
+RUNS = {**CONVNET_RUNS, **PSEUDO_LABEL_RUNS}
 check_config()
 
 
@@ -144,10 +215,40 @@ def fusion_json():
 
 
 def submission_inputs():
-    """The test predictions the submission averages: the ensemble's, or those of submission.models."""
-    if config["submission"]["source"] == "ensemble":
+    """The test predictions the submission averages: the final blend's, the ensemble's, or those of
+    submission.models."""
+    source = config["submission"]["source"]
+    if source == "final":
+        return ["results/final/test.npy"]
+    if source == "ensemble":
         return ["results/ensemble/test.npy"]
     return [test_prediction(name) for name in config["submission"]["models"]]
+
+
+def pseudo_label_inputs(wildcards):
+    """A shard model's extra inputs: the test images, the shards and the ensemble's test probabilities."""
+    return {
+        "test": "results/data/test.npz",
+        "shards": "results/splits/test_shards.json",
+        "targets": "results/ensemble/test.npy",
+    }
+
+
+def final_blend_inputs(wildcards):
+    """The weighted ensemble's prediction of a subset and each pseudo-label entry's combined prediction."""
+    return [f"results/ensemble/{wildcards.subset}.npy"] + [
+        f"results/pseudo_labels/{name}/{wildcards.subset}.npy"
+        for name in config["pseudo_labels"]["models"]
+    ]
+
+
+def final_blend_weights():
+    """(1 - final_weight) for the ensemble, final_weight shared equally by the pseudo-label entries."""
+    names = config["pseudo_labels"]["models"]
+    w = config["pseudo_labels"]["final_weight"]
+    if not names:
+        return ""
+    return " ".join(str(x) for x in [1.0 - w] + [w / len(names)] * len(names))
 
 
 def submission_runs():

@@ -1,4 +1,5 @@
-# Stage 4: convnet training, once per model entry (a GPU rule: `gpu` resource for profiles to place it).
+# Stage 4: convnet training, once per model run (a GPU rule: `gpu` resource for profiles to place it).
+# Pseudo-label models train in pseudo_labels.smk (same outputs, their own rule).
 
 
 rule train_convnet:
@@ -11,6 +12,8 @@ rule train_convnet:
         "results/logs/train_convnet/{model}.log",
     benchmark:
         "results/benchmarks/train_convnet/{model}.tsv"
+    wildcard_constraints:
+        model=name_pattern(CONVNET_RUNS),
     conda:
         CONDA_GPU
     threads: config["threads"]["train"]

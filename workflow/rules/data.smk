@@ -19,10 +19,12 @@ rule demo_data:
         n_train=config["demo"]["n_train"],
         n_test=config["demo"]["n_test"],
         classes=config["demo"]["classes"],
+        imbalance=config["demo"]["imbalance"],
         seed=config["demo"]["seed"],
     shell:
         "deepsea make-demo-data --out {params.out} --n-train {params.n_train} --n-test {params.n_test} "
-        "--classes {params.classes} --seed {params.seed} --workers {threads} > {log} 2>&1"
+        "--classes {params.classes} --imbalance {params.imbalance} --seed {params.seed} --workers {threads} "
+        "> {log} 2>&1"
 
 
 rule pack:

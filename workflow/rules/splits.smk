@@ -1,4 +1,4 @@
-# Stage 2: the stratified validation split and the bagging splits.
+# Stage 2: the stratified validation split, the bagging splits, and the test shards of pseudo-labelling.
 
 
 rule split_valid:
@@ -44,3 +44,25 @@ rule split_bag:
     shell:
         "deepsea split --data {input} --valid-fraction {params.fraction} --seed {wildcards.seed} --purpose bag "
         "--out {output} > {log} 2>&1"
+
+
+rule shard_test:
+    input:
+        "results/data/test.npz",
+    output:
+        "results/splits/test_shards.json",
+    log:
+        "results/logs/split/test_shards.log",
+    benchmark:
+        "results/benchmarks/split/test_shards.tsv"
+    conda:
+        CONDA_CPU
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        shards=config["pseudo_labels"]["shards"],
+        seed=config["pseudo_labels"]["seed"],
+    shell:
+        "deepsea shard-test --data {input} --shards {params.shards} --seed {params.seed} --out {output} > {log} 2>&1"

@@ -1,0 +1,79 @@
+# Stage 10: pseudo-label retraining (one GPU job per test shard), the shard models' combined prediction, and the
+# final blend with the weighted ensemble. The shard models' TTA predictions come from predict_tta.
+
+
+rule train_pseudolabel:
+    input:
+        unpack(train_inputs),
+        unpack(pseudo_label_inputs),
+    output:
+        model="results/models/{model}/model.pt",
+        log_csv="results/models/{model}/train_log.csv",
+    log:
+        "results/logs/train_pseudolabel/{model}.log",
+    benchmark:
+        "results/benchmarks/train_pseudolabel/{model}.tsv"
+    wildcard_constraints:
+        model=name_pattern(PSEUDO_LABEL_RUNS),
+    conda:
+        CONDA_GPU
+    threads: config["threads"]["train"]
+    resources:
+        mem_mb=8000,
+        runtime=2880,
+        gpu=1,
+    params:
+        settings=lambda w: model_settings_json(w.model),
+        device=config["device"],
+        preinit=preinit_option,
+    shell:
+        "deepsea train --settings {params.settings:q} --data {input.data} --split {input.split} "
+        "--test-data {input.test} --shards {input.shards} --pseudo-labels {input.targets} "
+        "--out {output.model} --log-csv {output.log_csv} --device {params.device} --threads {threads} {params.preinit} "
+        "> {log} 2>&1"
+
+
+rule combine_shards:
+    input:
+        preds=lambda w: [
+            f"results/predictions/{run}/{w.subset}.npy" for run in shard_runs(w.name)
+        ],
+        shards="results/splits/test_shards.json",
+    output:
+        "results/pseudo_labels/{name}/{subset}.npy",
+    log:
+        "results/logs/combine_shards/{name}/{subset}.log",
+    benchmark:
+        "results/benchmarks/combine_shards/{name}/{subset}.tsv"
+    conda:
+        CONDA_CPU
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        mode=config["pseudo_labels"]["combine"],
+    shell:
+        "deepsea combine-shards --pred {input.preds} --shards {input.shards} --mode {params.mode} --out {output} "
+        "> {log} 2>&1"
+
+
+rule final_blend:
+    input:
+        final_blend_inputs,
+    output:
+        "results/final/{subset}.npy",
+    log:
+        "results/logs/final_blend/{subset}.log",
+    benchmark:
+        "results/benchmarks/final_blend/{subset}.tsv"
+    conda:
+        CONDA_CPU
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        weights=final_blend_weights(),
+    shell:
+        "deepsea average --pred {input} --weights {params.weights} --out {output} > {log} 2>&1"
