@@ -157,7 +157,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("chaetognath", draw_chaetognath, (70, 140), "solid"),
 )
 TEXTURES = ("solid", "grainy", "spotted", "striped")
-SIZE_VARIANTS = (("", 1.0), ("small", 0.6), ("large", 1.5))
+SIZE_VARIANTS = (("", 1.0), ("small", 0.45), ("large", 1.5))  # small: mostly below the family's size range
 
 
 @dataclass(frozen=True)
