@@ -7,7 +7,7 @@ CORES ?= all
 # The rules call the `deepsea` command: put the venv first on PATH for every recipe.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help install demo-data run test test-fast lint clean
+.PHONY: help install demo-data run test test-fast test-slurm lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,11 +30,15 @@ run: demo-data  ## run the whole DAG on the demo data and print its wall time
 	$(BIN)/snakemake --cores $(CORES) final_submission && \
 	echo "make run: final_submission done in $$(( $$(date +%s) - start )) s -> results/submission/submission.csv.gz"
 
-test: install  ## unit, property and end-to-end tests
-	$(BIN)/pytest
+test: install  ## unit, property and end-to-end tests (the SLURM test: make test-slurm)
+	$(BIN)/pytest -m "not slurm"
 
 test-fast: install  ## the tests without the end-to-end Snakemake runs
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow and not slurm"
+
+test-slurm: install  ## start a localhost SLURM (root, apt), run the profile test on it, stop it
+	bash tests/slurm/setup_localhost_slurm.sh
+	$(BIN)/pytest -m slurm tests/slurm; status=$$?; bash tests/slurm/teardown_localhost_slurm.sh; exit $$status
 
 lint: install  ## ruff, snakefmt and snakemake --lint
 	$(BIN)/ruff check src tests
