@@ -152,6 +152,24 @@ def positions_of(wanted: Sequence[str], available: Sequence[str]) -> tuple[np.nd
     return np.array([row.get(image_id, -1) for image_id in wanted], dtype=np.int64), missing
 
 
+def aligned_predictions(
+    paths: Sequence[str | os.PathLike[str]],
+) -> Iterator[tuple[np.ndarray, list[str], list[str]]]:
+    """Each file's (probabilities, ids, class names) with its rows put in the first file's id order; a file whose
+    ids or classes differ from the first's is refused by name. One file in memory at a time."""
+    ids0: list[str] = []
+    classes0: list[str] = []
+    for k, path in enumerate(paths):
+        probs, ids, class_names = load_predictions(path)
+        if k == 0:
+            ids0, classes0 = ids, class_names
+        elif class_names != classes0 or sorted(ids) != sorted(ids0):
+            raise DataMismatchError(f"{path}: its ids or classes differ from {paths[0]}'s; rerun its prediction.")
+        else:
+            probs = probs[positions_of(ids0, ids)[0]]
+        yield probs, ids0, classes0
+
+
 def average_predictions(
     paths: Sequence[str | os.PathLike[str]], weights: Sequence[float] | None = None
 ) -> tuple[np.ndarray, list[str], list[str]]:
@@ -160,14 +178,9 @@ def average_predictions(
     weights = [1.0] * len(paths) if weights is None else list(weights)
     if len(weights) != len(paths) or min(weights) < 0 or sum(weights) <= 0:
         raise DataMismatchError(f"average: need one non-negative weight per file, not all 0; got {weights}.")
-    total, ids0, classes0 = None, [], []
-    for path, weight in zip(paths, weights, strict=True):
-        probs, ids, class_names = load_predictions(path)
-        if total is None:
-            total, ids0, classes0 = weight * probs.astype(np.float64), ids, class_names
-            continue
-        if class_names != classes0 or sorted(ids) != sorted(ids0):
-            raise DataMismatchError(f"{path}: its ids or classes differ from {paths[0]}'s; rerun its prediction.")
-        total += weight * probs[positions_of(ids0, ids)[0]]
-    assert total is not None
-    return (total / sum(weights)).astype(np.float32), ids0, classes0
+    aligned = aligned_predictions(paths)
+    probs, ids, class_names = next(aligned)
+    total = weights[0] * probs.astype(np.float64)
+    for (probs, _, _), weight in zip(aligned, weights[1:], strict=True):
+        total += weight * probs.astype(np.float64)
+    return (total / sum(weights)).astype(np.float32), ids, class_names

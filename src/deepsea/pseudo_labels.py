@@ -26,7 +26,7 @@ from deepsea.augment import InputSpec, sample_params
 from deepsea.data import AUGMENT_STREAM, PSEUDO_STREAM, TRAIN_STREAM, Normalisation, epoch_positions, views_batch
 from deepsea.errors import DataMismatchError, DeepseaError
 from deepsea.imageset import ImageSet
-from deepsea.io import load_predictions, positions_of, read_json
+from deepsea.io import aligned_predictions, load_predictions, positions_of, read_json
 from deepsea.settings import AugmentationRanges, ModelSettings, PseudoLabelSettings
 
 log = logging.getLogger(__name__)
@@ -141,14 +141,9 @@ def combine_shards(
     `held_out`: each image from the model of its own shard (images in no shard, e.g. validation: the mean)."""
     if mode not in COMBINE_MODES:
         raise DeepseaError(f"pseudo_labels.combine: one of {COMBINE_MODES}, got '{mode}'.")
-    loaded = [load_predictions(p) for p in paths]
-    probs0, ids0, classes0 = loaded[0]
-    stacked = np.zeros((len(paths), *probs0.shape), np.float64)
-    for k, (probs, ids, classes) in enumerate(loaded):
-        rows, missing = positions_of(ids0, ids)
-        if missing or classes != classes0:
-            raise DataMismatchError(f"{paths[k]}: its ids or classes differ from {paths[0]}'s; rerun its prediction.")
-        stacked[k] = probs[rows]
+    aligned = list(aligned_predictions(paths))
+    ids0, classes0 = aligned[0][1], aligned[0][2]
+    stacked = np.stack([probs.astype(np.float64) for probs, _, _ in aligned])  # (models, images, classes)
     combined = stacked.mean(axis=0)
     if mode == "held_out":
         if shards is None or len(shards) != len(paths):

@@ -55,21 +55,14 @@ def pseudo_label_runs():
                 f"pseudo_labels.models.{name}.base: '{entry['base']}' is not an entry of `models` "
                 f"({sorted(config['models'])})."
             )
-        base = {
-            key: value
-            for key, value in config["models"][entry["base"]].items()
-            if key != "bags"
-        }
-        for shard in range(section["shards"]):
+        settings = merged(CONVNET_RUNS[entry["base"]], entry["overrides"])
+        for shard, run in enumerate(shard_runs(name)):
             pseudo = {
                 "fraction": entry["fraction"],
                 "shard": shard,
                 "shards": section["shards"],
             }
-            runs[f"{name}_shard{shard}"] = {
-                **merged(base, entry["overrides"]),
-                "pseudo_label": pseudo,
-            }
+            runs[run] = {**settings, "pseudo_label": pseudo}
     return runs
 
 
@@ -223,15 +216,6 @@ def submission_inputs():
     if source == "ensemble":
         return ["results/ensemble/test.npy"]
     return [test_prediction(name) for name in config["submission"]["models"]]
-
-
-def pseudo_label_inputs(wildcards):
-    """A shard model's extra inputs: the test images, the shards and the ensemble's test probabilities."""
-    return {
-        "test": "results/data/test.npz",
-        "shards": "results/splits/test_shards.json",
-        "targets": "results/ensemble/test.npy",
-    }
 
 
 def final_blend_inputs(wildcards):

@@ -5,7 +5,9 @@
 rule train_pseudolabel:
     input:
         unpack(train_inputs),
-        unpack(pseudo_label_inputs),
+        test="results/data/test.npz",
+        shards="results/splits/test_shards.json",
+        targets="results/ensemble/test.npy",  # the soft targets: the weighted ensemble's test probabilities
     output:
         model="results/models/{model}/model.pt",
         log_csv="results/models/{model}/train_log.csv",

@@ -79,10 +79,8 @@ class Stream(nn.Module):
                     if net.untied_bias
                     else nn.Conv2d(channels, width, k, padding=k // 2)
                 )
-                layers += [
-                    conv,
-                    nn.LeakyReLU(LEAKINESS, inplace=True),
-                ]  # in place: a conv's output is not saved for backward
+                # in place: a convolution's output is not saved for its backward
+                layers += [conv, nn.LeakyReLU(LEAKINESS, inplace=True)]
                 channels = width
                 if spec.roll == "all":
                     layers.append(CyclicRoll())
