@@ -1,10 +1,17 @@
 # deepsea: the Deep Sea NDSB solution as one Snakemake DAG. Run: snakemake --cores N final_submission
 from snakemake.utils import min_version, validate
 
+from deepsea.config_layers import replace_named_sections
+
 min_version("9.0")
 
 
 configfile: "config.yaml"
+
+
+# A --configfile with its own `models:` (or pseudo_labels.models) replaces the demo's entries instead of merging
+# into them (deepsea/config_layers.py says why).
+replace_named_sections(config, workflow.overwrite_configfiles)
 
 
 validate(config, "workflow/schemas/config.schema.yaml")

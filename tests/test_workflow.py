@@ -8,6 +8,8 @@ the same config give identical splits and identical submission bytes (CPU), a mi
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -28,23 +30,33 @@ demo: {n_train: 150, n_test: 40, classes: 4, seed: 1}
 threads: {pack: 1, train: 1, predict: 1}
 tta: {views: 10}
 fusion: {copies: 2, epochs: 5}
-models:
+models:  # replaces the demo's models (a user's `models:` is not merged with them)
   plain:
+    architecture: plain
     input_size: 24
     params: {widths: [8, 16], dense: 32}
-    train: {steps: 120, batch_size: 16, learning_rate: 0.01, eval_every: 40, checkpoint_every: 40, workers: 0}
+    bags: [1, 2]
+    augmentation: {translation: 3}
+    train: {steps: 120, batch_size: 16, learning_rate: 0.01, weight_decay: 0.0005, eval_every: 40,
+            checkpoint_every: 40, workers: 0}
   convroll4:
+    architecture: convroll4
     input_size: 15
     params: {width: 0.125, depth: 2, dense: 16, dropout: 0.2}
-    train: {steps: 60, batch_size: 16, eval_every: 30, checkpoint_every: 30, workers: 0}
+    augmentation: {translation: 3}
+    train: {steps: 60, batch_size: 16, weight_decay: 0.0005, eval_every: 30, checkpoint_every: 30, workers: 0}
   cr4_ds:
+    architecture: cr4_ds
     input_size: 15
     params: {width: 0.125, depth: 2, dense: 16, dropout: 0.2}
-    train: {steps: 40, batch_size: 16, eval_every: 20, checkpoint_every: 20, workers: 0}
+    augmentation: {translation: 3}
+    train: {steps: 40, batch_size: 16, weight_decay: 0.0005, eval_every: 20, checkpoint_every: 20, workers: 0}
   convroll4_doublescale_fs5:
+    architecture: convroll4_doublescale_fs5
     input_size: 15
     params: {width: 0.125, depth: 2, dense: 16, dropout: 0.2}
-    train: {steps: 40, batch_size: 16, eval_every: 20, checkpoint_every: 20, workers: 0}
+    augmentation: {translation: 3}
+    train: {steps: 40, batch_size: 16, weight_decay: 0.0005, eval_every: 20, checkpoint_every: 20, workers: 0}
 """
 
 
@@ -85,7 +97,7 @@ def test_final_submission_is_valid_and_learned(two_runs) -> None:
     assert scores["valid"]["log_loss"] < scores["class_prior"]["log_loss"]
     assert "centre" in scores and "tta_gain" in scores  # TTA and centre view side by side
     assert len(json.loads((workdir / "results/predictions/plain/test.meta.json").read_text())["views"]) == 10
-    # plain is bagged in config.yaml (bags: [1, 2]): its submission input is the bag's average
+    # plain is bagged (bags: [1, 2]): its submission input is the bag's average
     assert (workdir / "results/predictions/plain/test_bagged.npy").exists()
     assert (workdir / "results/splits/bag_1.json").exists() and (workdir / "results/eval/plain_bag2.json").exists()
     fused = json.loads((workdir / "results/eval/fused/cr4_ds.json").read_text())
@@ -136,6 +148,91 @@ def test_second_dry_run_has_nothing_to_do(two_runs) -> None:
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def _planned_jobs(output: str) -> list[tuple[str, str]]:
+    """(rule, first output) of every job a dry run plans."""
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", output):
+        rule = re.match(r"(?:local)?rule (\w+):", block)
+        out = re.search(r"^\s+output: ([^,\n]+)", block, flags=re.M)
+        if rule:
+            jobs.append((rule.group(1), out.group(1) if out else ""))
+    return jobs
+
+
+def test_forcerun_reruns_the_stage_and_its_dependents_only(two_runs) -> None:
+    """README (a): `snakemake --forcerun fuse_features final_submission` redoes fusion and what consumes it."""
+    result = _snakemake(two_runs[0], "-n", "--forcerun", "fuse_features", "--", "final_submission")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rules = {rule for rule, _ in _planned_jobs(result.stdout)}
+    downstream = {"fuse_features", "evaluate_fused", "ensemble", "train_pseudolabel", "predict_tta", "evaluate",
+                  "combine_shards", "final_blend", "submit", "final_submission"}  # fmt: skip
+    assert "fuse_features" in rules and rules <= downstream, rules
+    assert not rules & {"pack", "split_valid", "split_bag", "extract_features", "train_convnet", "bag_average"}
+    predicted = {out.split("/")[2] for rule, out in _planned_jobs(result.stdout) if rule == "predict_tta"}
+    assert predicted == {f"doublescale_pl_shard{k}" for k in range(3)}  # only models trained on the ensemble
+
+
+def test_editing_one_model_reruns_only_that_model_and_downstream(two_runs) -> None:
+    """README (b): a changed setting of cr4_ds reruns cr4_ds's jobs, not the other convnets'."""
+    workdir = two_runs[0]
+    (workdir / "edited.yaml").write_text(TINY_CONFIG.replace("train: {steps: 40,", "train: {steps: 50,", 1))
+    assert (workdir / "edited.yaml").read_text() != TINY_CONFIG
+    result = subprocess.run(
+        [*SNAKEMAKE, "-n", "--configfile", "edited.yaml", "--", "final_submission"],
+        cwd=workdir, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = _planned_jobs(result.stdout)
+    assert {out for rule, out in jobs if rule == "train_convnet"} == {"results/models/cr4_ds/model.pt"}
+    predicted = {out.split("/")[2] for rule, out in jobs if rule == "predict_tta"}
+    assert predicted == {"cr4_ds"} | {f"doublescale_pl_shard{k}" for k in range(3)}
+    assert {out for rule, out in jobs if rule == "fuse_features"} == {"results/fused/cr4_ds/valid.npy"}
+    assert "params have changed since last execution" in result.stdout.lower()  # the model's settings param
+
+
+def test_switching_to_the_local_gpu_profile_reruns_nothing(two_runs) -> None:
+    result = _snakemake(two_runs[0], "-n", "--profile", "workflow/profiles/local-gpu", "--cores", "2", "--",
+                        "final_submission")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "log_file, outputs",
+    [
+        ("predict_tta/plain/valid.log", ["--out", "--out-centre"]),
+        ("evaluate/cr4_ds.log", ["--out"]),
+        ("ensemble.log", ["--out-dir"]),
+    ],
+)
+def test_logged_command_reproduces_the_rule_by_hand(two_runs, tmp_path: Path, log_file: str, outputs: list) -> None:
+    """README (c): the first line of every rule's log is the `deepsea` command; run by hand, it makes the same
+    bytes (outputs redirected to a scratch folder here)."""
+    workdir = two_runs[0]
+    first_line = (workdir / "results/logs" / log_file).read_text().splitlines()[0]
+    argv = shlex.split(first_line.split("INFO deepsea: $ ", 1)[1])
+    assert argv[0] == "deepsea"
+    pairs = {}
+    for option in outputs:
+        at = argv.index(option) + 1
+        pairs[argv[at]] = str(tmp_path / Path(argv[at]).name) if option != "--out-dir" else str(tmp_path / "dir")
+        argv[at] = pairs[argv[at]]
+    result = subprocess.run(
+        [sys.executable, "-m", "deepsea.cli", *argv[1:]], cwd=workdir, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for original, by_hand in pairs.items():
+        if Path(by_hand).is_dir():
+            compared = [p.name for p in Path(by_hand).iterdir()]
+            assert compared and all(
+                (workdir / original / name).read_bytes() == (Path(by_hand) / name).read_bytes() for name in compared
+            )
+        elif original.endswith(".npy"):
+            assert np.array_equal(np.load(workdir / original), np.load(by_hand))
+        else:
+            assert (workdir / original).read_bytes() == Path(by_hand).read_bytes(), original
+
+
 def test_same_config_same_bytes(two_runs) -> None:
     a, b = two_runs
     for rel in ("results/splits/valid.json", "results/submission/submission.csv.gz"):
@@ -177,10 +274,18 @@ def test_mistyped_key_is_named(tmp_path: Path) -> None:
     assert "'trian_dir' was unexpected" in result.stderr + result.stdout
 
 
+# A user's `models:` replaces the demo's, so the lists naming models must name theirs.
+ONLY_CONVROLL4 = (
+    "fusion: {models: []}\nensemble: {models: [convroll4]}\npseudo_labels: {models: {}}\n"
+    "submission: {source: ensemble, models: [convroll4]}\n"
+)
+
+
 def test_preinit_is_a_dag_dependency_and_checked(tmp_path: Path) -> None:
     workdir = _workdir(tmp_path / "wf")
     (workdir / "pre.yaml").write_text(
-        "models:\n  deep: {architecture: convroll5_preinit, preinit: convroll4, input_size: 15,"
+        ONLY_CONVROLL4 + "models:\n  convroll4: {architecture: convroll4}\n"
+        "  deep: {architecture: convroll5_preinit, preinit: convroll4, input_size: 15,"
         " params: {width: 0.125, depth: 2, dense: 16}}\n"
     )
     result = subprocess.run(
@@ -192,10 +297,24 @@ def test_preinit_is_a_dag_dependency_and_checked(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "--preinit results/models/convroll4/model.pt" in result.stdout
     assert "results/models/convroll4/model.pt" in result.stdout.split("--preinit")[0]  # the source trains first
-    (workdir / "bad.yaml").write_text("models:\n  deep: {architecture: convroll5_preinit, preinit: nothere}\n")
+    (workdir / "bad.yaml").write_text(
+        ONLY_CONVROLL4 + "models:\n  convroll4: {}\n  deep: {architecture: convroll5_preinit, preinit: nothere}\n"
+    )
     result = subprocess.run([*SNAKEMAKE, "-n", "--configfile=bad.yaml"], cwd=workdir, capture_output=True, text=True)
     assert result.returncode != 0
     assert "models.deep.preinit: 'nothere' is not another entry" in result.stdout + result.stderr
+
+
+def test_users_models_replace_the_demos(tmp_path: Path) -> None:
+    """A --configfile with `models:` gets exactly its models: none of the demo's (nor their bags) join the DAG."""
+    workdir = _workdir(tmp_path / "wf")
+    (workdir / "mine.yaml").write_text(ONLY_CONVROLL4 + "models:\n  convroll4: {architecture: convroll4}\n")
+    result = subprocess.run(
+        [*SNAKEMAKE, "-n", "-p", "--configfile=mine.yaml", "all"], cwd=workdir, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    trained = sorted(set(re.findall(r"--out results/models/([^/]+)/model.pt", result.stdout)))
+    assert trained == ["convroll4"]
 
 
 def test_lint_is_clean() -> None:

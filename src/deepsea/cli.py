@@ -14,7 +14,7 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 
-from deepsea.errors import DeepseaError
+from deepsea.errors import ConfigError, DeepseaError
 
 log = logging.getLogger("deepsea")
 
@@ -59,6 +59,20 @@ def _cmd_extract_features(a: argparse.Namespace) -> None:
     extract_features(a.data, a.out, a.report, FeatureSettings(tuple(a.groups), a.haralick_levels), a.workers)
 
 
+def _claim_gpu(device: str) -> None:
+    """On a multi-GPU workstation (DEEPSEA_GPU_SLOTS set by the workflow), take one free GPU before CUDA starts."""
+    from deepsea.gpu_slots import claim_gpu_slot, slots_from_environment
+
+    slots = slots_from_environment()
+    if slots and device.startswith("cuda:"):
+        raise ConfigError(
+            f"device: '{device}' with GPU slots: each job sees only the GPU it was given, as cuda:0; "
+            "use device: auto (or cuda)."
+        )
+    if slots and device != "cpu":
+        claim_gpu_slot(slots)
+
+
 def _cmd_train(a: argparse.Namespace) -> None:
     from deepsea.pseudo_labels import PseudoLabelInputs
     from deepsea.settings import load_model_settings
@@ -68,6 +82,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
     if any(given) and not all(given):
         raise DeepseaError("train: --test-data, --shards and --pseudo-labels go together (a pseudo-label model).")
     pseudo = PseudoLabelInputs(a.test_data, a.shards, a.pseudo_labels) if all(given) else None
+    _claim_gpu(a.device)
     train(load_model_settings(a.settings), a.data, a.split, a.out, a.log_csv, a.device, a.threads, a.preinit, pseudo)
 
 
@@ -84,6 +99,7 @@ def _cmd_predict(a: argparse.Namespace) -> None:
     from deepsea.tta import TTASettings
 
     tta = from_dict(TTASettings, load_json_argument(a.tta, "--tta"), "tta") if a.tta else None
+    _claim_gpu(a.device)
     predict(a.model, a.data, a.subset, a.out, a.out_centre, a.split, tta, a.batch_size, a.device, a.threads, a.workers)
 
 

@@ -4,6 +4,7 @@ import re
 import sys
 from pathlib import Path
 
+from deepsea.config_layers import merged
 from deepsea.errors import ConfigError
 from deepsea.settings import load_model_settings
 
@@ -11,9 +12,23 @@ SUBMISSION = "results/submission/submission.csv.gz"
 CONDA_CPU = "../../envs/deepsea-cpu.yaml"  # used with --sdm conda; paths are relative to this file
 CONDA_GPU = "../../envs/deepsea-cuda.yaml"
 
+
+def local_gpu_slots():
+    """GPUs to hand out one per job (deepsea.gpu_slots): the `--resources gpu=N` limit when Snakemake runs the
+    jobs on this machine (the local-gpu profile); 0 inside cluster jobs, where the scheduler assigns the GPU.
+    """
+    if workflow.remote_exec or not workflow.local_exec:
+        return 0
+    limit = workflow.global_resources.get("gpu")
+    value = getattr(limit, "value", limit)
+    return value if isinstance(value, int) and value > 0 else 0
+
+
 # Jobs run the `deepsea` command. Put the interpreter running Snakemake first on PATH, so that
-# `.venv/bin/snakemake ...` works without activating the venv.
-shell.prefix(f'export PATH="{Path(sys.executable).parent}":"$PATH"; ')
+# `.venv/bin/snakemake ...` works without activating the venv; tell GPU jobs how many GPUs they share.
+shell.prefix(
+    f'export PATH="{Path(sys.executable).parent}":"$PATH"; export DEEPSEA_GPU_SLOTS={local_gpu_slots()}; '
+)
 
 
 wildcard_constraints:
@@ -33,15 +48,6 @@ def model_runs():
         for seed in entry.get("bags", []):
             runs[f"{name}_bag{seed}"] = {**runs[name], "split": f"bag_{seed}"}
     return runs
-
-
-def merged(base, overrides):
-    """`base` with the keys of `overrides` replaced; mappings (params, train, augmentation) merged key by key."""
-    out = dict(base)
-    for key, value in overrides.items():
-        both_maps = isinstance(value, dict) and isinstance(out.get(key), dict)
-        out[key] = merged(out[key], value) if both_maps else value
-    return out
 
 
 def pseudo_label_runs():

@@ -46,6 +46,7 @@ rule augmentation_grid:
     resources:
         mem_mb=4000,
         runtime=10,
+        gpu=0,
     params:
         settings=lambda w: model_settings_json(w.model),
     shell:

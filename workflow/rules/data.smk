@@ -14,6 +14,7 @@ rule demo_data:
     resources:
         mem_mb=2000,
         runtime=30,
+        gpu=0,
     params:
         out=lambda w, output: Path(output[0]).parent,
         n_train=config["demo"]["n_train"],
@@ -45,6 +46,7 @@ rule pack:
     resources:
         mem_mb=8000,
         runtime=60,
+        gpu=0,
     params:
         folder=lambda w: config["data"][f"{w.subset}_dir"],
         on_bad_image=config["data"]["on_bad_image"],

@@ -24,6 +24,7 @@ rule fuse_features:
     resources:
         mem_mb=8000,
         runtime=120,
+        gpu=0,
     params:
         settings=fusion_json(),
     shell:
@@ -51,6 +52,7 @@ rule evaluate_fused:
     resources:
         mem_mb=4000,
         runtime=10,
+        gpu=0,
     shell:
         "deepsea evaluate --pred {input.pred} --unfused {input.unfused} --data {input.data} "
         "--split {input.split} --out {output} > {log} 2>&1"

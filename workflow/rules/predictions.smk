@@ -48,6 +48,7 @@ rule evaluate:
     resources:
         mem_mb=4000,
         runtime=10,
+        gpu=0,
     shell:
         "deepsea evaluate --pred {input.pred} --centre {input.centre} --data {input.data} --split {input.split} "
         "--out {output} "
@@ -69,5 +70,6 @@ rule bag_average:
     resources:
         mem_mb=4000,
         runtime=10,
+        gpu=0,
     shell:
         "deepsea average --pred {input} --out {output} > {log} 2>&1"

@@ -53,6 +53,7 @@ rule combine_shards:
     resources:
         mem_mb=4000,
         runtime=10,
+        gpu=0,
     params:
         mode=config["pseudo_labels"]["combine"],
     shell:
@@ -75,6 +76,7 @@ rule final_blend:
     resources:
         mem_mb=4000,
         runtime=10,
+        gpu=0,
     params:
         weights=final_blend_weights(),
     shell:

@@ -16,6 +16,7 @@ rule split_valid:
     resources:
         mem_mb=4000,
         runtime=10,
+        gpu=0,
     params:
         fraction=config["splits"]["valid_fraction"],
         seed=config["splits"]["seed"],
@@ -39,6 +40,7 @@ rule split_bag:
     resources:
         mem_mb=4000,
         runtime=10,
+        gpu=0,
     params:
         fraction=config["splits"]["valid_fraction"],
     shell:
@@ -61,6 +63,7 @@ rule shard_test:
     resources:
         mem_mb=4000,
         runtime=10,
+        gpu=0,
     params:
         shards=config["pseudo_labels"]["shards"],
         seed=config["pseudo_labels"]["seed"],

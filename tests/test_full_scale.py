@@ -1,0 +1,99 @@
+"""The full-scale config (workflow/configs/ndsb-full.yaml) plans the seed's final DAG on the real NDSB layout.
+
+A dry run against a generated folder of 121 classes must list the seed's model counts (seed 000, appendix A.1:
+10 basic convnets + 1 pre-initialised + 28 bagged = 39 trained convnets, 3 pseudo-label models), and only the rules
+that the SLURM profile sends to GPU nodes may ask for a GPU.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from test_workflow import REPO, SNAKEMAKE, _workdir
+
+N_CLASSES = 121
+BASIC, PREINIT, BAGGED, PSEUDO_LABEL = 10, 1, 28, 3
+ENSEMBLED, BAGGED_ENSEMBLED = 10, 7  # "a weighted blend of 10 models (7 bagged and 3 unbagged)"
+
+EXPECTED_JOBS = {
+    "pack": 2,  # train, test
+    "extract_features": 2,
+    "split_valid": 1,
+    "split_bag": BAGGED,  # one split per bagging seed 0..27
+    "train_convnet": BASIC + PREINIT + BAGGED,
+    "train_pseudolabel": PSEUDO_LABEL,
+    # train/valid/test for each ensembled (fused) model; valid (evaluation) and test (bag average) for each bag
+    # member; valid and test for each pseudo-label model. The basic convroll4 is trained for convroll5's preinit only.
+    "predict_tta": 3 * ENSEMBLED + 2 * BAGGED + 2 * PSEUDO_LABEL,
+    "evaluate": ENSEMBLED + BAGGED + PSEUDO_LABEL,
+    "bag_average": BAGGED_ENSEMBLED,
+    "fuse_features": ENSEMBLED,
+    "evaluate_fused": ENSEMBLED,
+    "ensemble": 1,
+    "shard_test": 1,
+    "combine_shards": 1,  # the shard models' test predictions
+    "final_blend": 1,
+    "submit": 1,
+    "final_submission": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def full_dry_run(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = tmp_path_factory.mktemp("ndsb")
+    image = np.full((24, 24), 230, np.uint8)
+    for c in range(N_CLASSES):
+        folder = root / "train" / f"class_{c:03d}"
+        folder.mkdir(parents=True)
+        for i in range(2):
+            cv2.imwrite(str(folder / f"{c * 10 + i}.jpg"), image)
+    (root / "test").mkdir()
+    for i in range(4):
+        cv2.imwrite(str(root / "test" / f"{i}.jpg"), image)
+    workdir = _workdir(tmp_path_factory.mktemp("full") / "wf")
+    (workdir / "data.yaml").write_text(f"data: {{train_dir: {root}/train, test_dir: {root}/test}}\n")
+    result = subprocess.run(
+        [*SNAKEMAKE, "-n", "--configfile", "workflow/configs/ndsb-full.yaml", "data.yaml", "--", "final_submission"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def _job_stats(output: str) -> dict[str, int]:
+    table = output.split("Job stats:")[1].split("total")[0]
+    return {rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+
+
+def test_full_scale_dry_run_has_the_seeds_model_counts(full_dry_run: str) -> None:
+    assert _job_stats(full_dry_run) == EXPECTED_JOBS
+    trained = set(re.findall(r"output: results/models/([^/]+)/model.pt", full_dry_run))
+    assert len(trained) == BASIC + PREINIT + BAGGED + PSEUDO_LABEL == 42
+    assert len({t for t in trained if re.search(r"_bag\d+$", t)}) == BAGGED
+    bag_seeds = sorted(int(m) for t in trained for m in re.findall(r"_bag(\d+)$", t))
+    assert bag_seeds == list(range(28))  # the original's bagging splits: seeds 0 through 27
+
+
+def test_only_profile_routed_rules_ask_for_a_gpu(full_dry_run: str) -> None:
+    gpu_rules, cpu_rules = set(), set()
+    for block in re.split(r"\n(?=rule \w+:)", full_dry_run):
+        rule = re.match(r"rule (\w+):", block)
+        resources = re.search(r"resources: (.*)", block)
+        if not rule or not resources or rule.group(1) == "final_submission":
+            continue
+        gpu = re.search(r"\bgpu=(\d+)", resources.group(1))
+        assert gpu, f"rule {rule.group(1)} declares no gpu resource"
+        (gpu_rules if int(gpu.group(1)) else cpu_rules).add(rule.group(1))
+    profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
+    routed = {rule for rule, res in profile["set-resources"].items() if res.get("slurm_partition") == "gpu"}
+    assert gpu_rules == routed == {"train_convnet", "train_pseudolabel", "predict_tta"}
+    assert cpu_rules and not cpu_rules & routed
