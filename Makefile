@@ -7,7 +7,7 @@ CORES ?= all
 # The rules call the `deepsea` command: put the venv first on PATH for every recipe.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help install demo-data run test test-fast test-slurm lint clean
+.PHONY: help install demo-data run report test test-fast test-slurm lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,11 @@ run: demo-data  ## run the whole DAG on the demo data and print its wall time
 	@start=$$(date +%s); \
 	$(BIN)/snakemake --cores $(CORES) final_submission && \
 	echo "make run: final_submission done in $$(( $$(date +%s) - start )) s -> results/submission/submission.csv.gz"
+
+report: install  ## the results report results/report.html (runs whatever final_submission still lacks first)
+	$(BIN)/snakemake --cores $(CORES) final_submission
+	$(BIN)/snakemake --report results/report.html final_submission
+	@echo "make report: results/report.html (self-contained; open it in a browser)"
 
 test: install  ## unit, property and end-to-end tests (the SLURM test: make test-slurm)
 	$(BIN)/pytest -m "not slurm"

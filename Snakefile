@@ -30,6 +30,7 @@ include: "workflow/rules/fusion.smk"
 include: "workflow/rules/ensemble.smk"
 include: "workflow/rules/pseudo_labels.smk"
 include: "workflow/rules/submission.smk"
+include: "workflow/rules/report.smk"
 
 
 rule final_submission:
@@ -41,6 +42,7 @@ rule final_submission:
         ),
         expand("results/eval/fused/{model}.json", model=config["fusion"]["models"]),
         ["results/ensemble/weights.json"] if config["ensemble"]["models"] else [],
+        report_figures(),
 
 
 rule all:

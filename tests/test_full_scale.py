@@ -37,10 +37,20 @@ EXPECTED_JOBS = {
     "evaluate_fused": ENSEMBLED,
     "ensemble": 1,
     "shard_test": 1,
-    "combine_shards": 1,  # the shard models' test predictions
-    "final_blend": 1,
+    "combine_shards": 2,  # the shard models' valid and test predictions
+    "final_blend": 2,  # valid (the report's final model) and test (the submission)
     "submit": 1,
     "final_submission": 1,
+    # the report: a learning curve per evaluated model, augmentation grids of the submitted models, one of the rest
+    "plot_training": ENSEMBLED + BAGGED + PSEUDO_LABEL,
+    "augmentation_grid": ENSEMBLED,
+    "plot_data": 1,
+    "plot_tta_views": 1,
+    "model_table": 1,
+    "plot_final": 1,
+    "plot_ensemble": 1,
+    "ablation": 1,
+    "top5": 1,
 }
 
 

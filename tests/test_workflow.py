@@ -7,6 +7,7 @@ the same config give identical splits and identical submission bytes (CPU), a mi
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shlex
@@ -165,7 +166,8 @@ def test_forcerun_reruns_the_stage_and_its_dependents_only(two_runs) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     rules = {rule for rule, _ in _planned_jobs(result.stdout)}
     downstream = {"fuse_features", "evaluate_fused", "ensemble", "train_pseudolabel", "predict_tta", "evaluate",
-                  "combine_shards", "final_blend", "submit", "final_submission"}  # fmt: skip
+                  "combine_shards", "final_blend", "submit", "final_submission",
+                  "plot_training", "model_table", "plot_final", "plot_ensemble", "ablation", "top5"}  # fmt: skip
     assert "fuse_features" in rules and rules <= downstream, rules
     assert not rules & {"pack", "split_valid", "split_bag", "extract_features", "train_convnet", "bag_average"}
     predicted = {out.split("/")[2] for rule, out in _planned_jobs(result.stdout) if rule == "predict_tta"}
@@ -231,6 +233,45 @@ def test_logged_command_reproduces_the_rule_by_hand(two_runs, tmp_path: Path, lo
             assert np.array_equal(np.load(workdir / original), np.load(by_hand))
         else:
             assert (workdir / original).read_bytes() == Path(by_hand).read_bytes(), original
+
+
+REPORT_SECTIONS = {
+    "1. Data": {"class_counts.png", "image_sizes.png", "samples.png"},
+    "2. Augmentation": {"tta_views.png", "plain.png", "cr4_ds.png", "convroll4_doublescale_fs5.png"},
+    "3. Training": {f"{run}.png" for run in ["plain", "plain_bag1", "plain_bag2", "cr4_ds", "convroll4_doublescale_fs5",
+                                             "doublescale_pl_shard0", "doublescale_pl_shard1",
+                                             "doublescale_pl_shard2"]},
+    "4. Models": {"models.csv", "models.png"},
+    "5. Final model": {"confusion.png"},
+    "6. Ensemble": {"ensemble.png"},
+    "7. Ablation": {"ablation.csv", "ablation.png"},
+    "8. Submission": {"top5.csv"},
+}  # fmt: skip
+
+
+def test_report_has_every_section(two_runs) -> None:
+    """`snakemake --report` renders one self-contained HTML file with every section, each with its caption."""
+    workdir = two_runs[0]
+    result = _snakemake(workdir, "--report", "report.html", "--", "final_submission")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (workdir / "report.html").read_text()
+    found = re.search(r"\bcategories = (\{.*?\});\n", html, flags=re.S)
+    files = re.search(r"\bresults = (\{.*?\});\n", html, flags=re.S)
+    assert found and files, "the report's category and file tables were not found"
+    categories, entries = json.loads(found.group(1)), json.loads(files.group(1))
+    listed = {cat: {Path(p).name for sub in subs.values() for p in sub} for cat, subs in categories.items()}
+    assert listed == REPORT_SECTIONS
+    for path, entry in entries.items():
+        assert entry["caption"].strip(), f"{path} has no caption"
+        assert entry["data_uri"].startswith("data:"), f"{path} is not embedded (the report must be self-contained)"
+    ablation = list(csv.DictReader((workdir / "results/report/ablation.csv").open()))
+    assert [row["what"].split(" (")[0] for row in ablation] == [
+        "best single model", "+ 70-view TTA", "+ feature fusion", "uniform blend of 3 models", "weighted ensemble",
+        "+ pseudo-labels",
+    ]  # fmt: skip
+    assert all(row["test_log_loss"] for row in ablation)  # the demo's hidden labels are known
+    top5 = list(csv.DictReader((workdir / "results/submission/top5.csv").open()))
+    assert len(top5) == 40 and float(top5[0]["prob_1"]) >= float(top5[0]["prob_2"])
 
 
 def test_same_config_same_bytes(two_runs) -> None:

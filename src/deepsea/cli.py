@@ -14,6 +14,7 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 
+from deepsea.cli_report import add_report_commands
 from deepsea.errors import ConfigError, DeepseaError
 
 log = logging.getLogger("deepsea")
@@ -327,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pred", help="or a test predictions .npy")
     p.add_argument("--labels", required=True, help="CSV with columns image,class")
     p.add_argument("--out", help="also write the scores as JSON")
+
+    add_report_commands(add)
     return parser
 
 

@@ -66,6 +66,15 @@ def evaluate(
     return result
 
 
+def validation_predictions(
+    pred_path: str | os.PathLike[str], data_path: str | os.PathLike[str], split_path: str | os.PathLike[str]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(labels, probabilities, class names) of a validation prediction file, checked against data and split."""
+    data = ImageSet.load(data_path)
+    split = Split.from_json(read_json(split_path), str(split_path))
+    return _validation_predictions(pred_path, data, split, str(split_path))
+
+
 def _validation_predictions(
     pred_path: str | os.PathLike[str], data: ImageSet, split: Split, where: str
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -186,3 +186,20 @@ def score_predictions(pred_path: str | os.PathLike[str], labels_path: str | os.P
     if missing or len(ids) != len(truth):
         raise DataMismatchError(f"{pred_path}: its ids are not the labelled test ids (e.g. missing {missing[:3]}).")
     return _score_against(ids, class_names, probs, truth, labels_path)
+
+
+def write_top_k(submission: str | os.PathLike[str], out: str | os.PathLike[str], k: int = 5) -> None:
+    """For each test image, the k most likely classes with their probabilities (most likely first): what a person
+    checking the classifier's output by hand reads. Rows in the submission's order."""
+    from deepsea.io import atomic_path
+
+    ids, class_names, probs = read_submission(submission)
+    k = max(1, min(k, len(class_names)))
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    header = ["image"] + [f"{field}_{j}" for j in range(1, k + 1) for field in ("class", "prob")]
+    with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        for image, row, order in zip(ids, probs, top, strict=True):
+            writer.writerow([image] + [v for j in order for v in (class_names[j], f"{row[j]:.6f}")])
+    log.info("top-%d classes of %d test images -> %s", k, len(ids), out)

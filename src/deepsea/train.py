@@ -41,7 +41,9 @@ from deepsea.splits import Split
 
 log = logging.getLogger(__name__)
 
-LOG_COLUMNS = ["step", "epoch", "learning_rate", "train_loss", "valid_loss", "valid_accuracy", "seconds"]
+LOG_COLUMNS = [
+    "step", "epoch", "learning_rate", "train_loss", "train_accuracy", "valid_loss", "valid_accuracy", "seconds"
+]  # fmt: skip
 
 
 def learning_rate(settings: ModelSettings, step: int) -> float:
@@ -201,7 +203,7 @@ def train(
         generator=torch.Generator().manual_seed(settings.seed),
     )
     model.train()
-    running, count, began = 0.0, 0, time.monotonic()
+    running, correct, count, began = 0.0, 0, 0, time.monotonic()
     step = start_step
     try:
         progress = tqdm(
@@ -226,13 +228,16 @@ def train(
                 nn.utils.clip_grad_norm_(model.parameters(), t.max_grad_norm)
             optimizer.step()
             running, count = running + loss.item(), count + 1
+            target = y if y.ndim == 1 else y.argmax(dim=1)  # soft targets (pseudo-labels): their most likely class
+            correct += int((logits.detach().argmax(dim=1).cpu() == target).sum())
             done = step + 1
             if done % t.eval_every == 0 or done == t.steps:
                 valid_loss, valid_acc = evaluate_centre(model, valid_set, norm, device)
                 epoch = round(done * batches.n_train / len(train_set), 3)  # epochs of the training images
                 lr = float(f"{learning_rate(settings, step):.6g}")
                 seconds = round(time.monotonic() - began, 1)
-                rows.append([done, epoch, lr, running / count, valid_loss, valid_acc, seconds])
+                train_acc = round(correct / (count * len(target)), 4)  # augmented batches, dropout on
+                rows.append([done, epoch, lr, running / count, train_acc, valid_loss, valid_acc, seconds])
                 progress.set_postfix(loss=f"{running / count:.3f}", valid=f"{valid_loss:.3f}")
                 log.info(
                     "step %d: train loss %.4f, valid loss %.4f, valid accuracy %.3f",
@@ -241,7 +246,7 @@ def train(
                     valid_loss,
                     valid_acc,
                 )
-                running, count = 0.0, 0
+                running, correct, count = 0.0, 0, 0
             if done % t.checkpoint_every == 0 and done < t.steps:
                 save_checkpoint(done)
             if stop["requested"]:

@@ -290,3 +290,73 @@ def packed_data(wildcards):
         if wildcards.subset == "test"
         else "results/data/train.npz"
     )
+
+
+def is_demo_data():
+    """Whether the configured images are the generated demo set (its hidden test labels are known)."""
+    demo = Path(config["demo"]["dir"]).resolve()
+    return all(
+        Path(config["data"][f"{s}_dir"]).resolve().is_relative_to(demo)
+        for s in ("train", "test")
+    )
+
+
+def test_labels_path():
+    """True test labels for the ablation table's test columns ('' when unknown)."""
+    setting = config["report"]["test_labels"]
+    if setting == "auto":
+        return f"{config['demo']['dir']}/test_labels.csv" if is_demo_data() else ""
+    return setting
+
+
+def test_labels_input():
+    """The file the ablation waits for: the demo's manifest (written with its labels), or the labels file."""
+    path = test_labels_path()
+    if not path:
+        return []
+    return (
+        [f"{config['demo']['dir']}/manifest.json"]
+        if config["report"]["test_labels"] == "auto"
+        else [path]
+    )
+
+
+def report_runs():
+    """Model runs whose evaluation and learning curves the final submission reports."""
+    return submission_runs() + list(PSEUDO_LABEL_RUNS)
+
+
+def ablation_models():
+    """The models the ablation compares: those ensembled (else those submitted)."""
+    return config["ensemble"]["models"] or config["submission"]["models"]
+
+
+def final_prediction(subset):
+    """The last stage's prediction of a subset: final blend, else weighted ensemble, else the ablation models'
+    (fused) predictions (the submission's average, for the test set)."""
+    if config["pseudo_labels"]["models"] and config["ensemble"]["models"]:
+        return [f"results/final/{subset}.npy"]
+    if config["ensemble"]["models"]:
+        return [f"results/ensemble/{subset}.npy"]
+    if subset == "test":
+        return submission_inputs()
+    return [valid_prediction(name) for name in config["submission"]["models"]]
+
+
+def report_figures():
+    """Every report figure and table of the final submission (inputs of final_submission)."""
+    figures = [
+        "results/report/data/class_counts.png",
+        "results/report/augmentation/tta_views.png",
+        "results/report/models.png",
+        "results/report/final/confusion.png",
+        "results/report/ablation.png",
+        "results/submission/top5.csv",
+    ]
+    figures += expand("results/report/training/{run}.png", run=report_runs())
+    figures += expand(
+        "results/plots/augmentation/{model}.png", model=config["submission"]["models"]
+    )
+    if config["ensemble"]["models"]:
+        figures.append("results/report/ensemble.png")
+    return figures

@@ -35,7 +35,12 @@ rule augmentation_grid:
     input:
         "results/data/train.npz",
     output:
-        "results/plots/augmentation/{model}.png",
+        report(
+            "results/plots/augmentation/{model}.png",
+            caption="../report/augmentation_grid.rst",
+            category="2. Augmentation",
+            labels={"model": "{model}"},
+        ),
     log:
         "results/logs/augmentation_grid/{model}.log",
     benchmark:
