@@ -68,7 +68,18 @@ def read_gray(path: str | Path) -> DecodedImage:
     image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise BadImageError(f"{path}: not a readable image (corrupt, truncated or unsupported format).")
+    if _truncated_jpeg(raw):
+        raise BadImageError(f"{path}: truncated JPEG (no end-of-image marker; it decodes with a grey band).")
     return to_gray_uint8(image, path)
+
+
+def _truncated_jpeg(raw: np.ndarray) -> bool:
+    """A JPEG whose data stops before its end-of-image marker (FF D9): libjpeg fills the rest with grey and
+    only warns, so a cut-off download would otherwise train as a real image. Padding after the marker is allowed."""
+    if raw.size < 4 or raw[0] != 0xFF or raw[1] != 0xD8:
+        return False
+    tail = raw[-64:].tobytes().rstrip(b"\x00")
+    return not tail.endswith(b"\xff\xd9")
 
 
 def to_gray_uint8(image: np.ndarray, path: str | Path = "<array>") -> DecodedImage:
