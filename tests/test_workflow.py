@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -272,6 +275,70 @@ def test_report_has_every_section(two_runs) -> None:
     assert all(row["test_log_loss"] for row in ablation)  # the demo's hidden labels are known
     top5 = list(csv.DictReader((workdir / "results/submission/top5.csv").open()))
     assert len(top5) == 40 and float(top5[0]["prob_1"]) >= float(top5[0]["prob_2"])
+
+
+def _wait_for(condition, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def _job_processes(workdir: Path, *words: str) -> list[int]:
+    """Pids of the `deepsea` job processes running in `workdir` whose command line holds all `words`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if Path(entry / "cwd").resolve() != workdir.resolve():
+                continue
+        except OSError:
+            continue
+        text = [a.decode(errors="replace") for a in argv]
+        if any(a.endswith("deepsea") for a in text) and all(w in text for w in words):
+            found.append(int(entry.name))
+    return found
+
+
+def test_killed_jobs_resume_and_match_an_uninterrupted_run(two_runs, tmp_path: Path) -> None:
+    """SIGTERM to the whole run while a convnet trains, then SIGKILL to one TTA job: no partial output is ever
+    consumed, training resumes from its checkpoint, and the submission equals the uninterrupted run's byte for byte."""
+    workdir = _workdir(tmp_path / "wf")
+    run = [*SNAKEMAKE, "--configfile", "tiny.yaml", "--cores", "2", "--rerun-incomplete", "final_submission"]
+    logs = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir, start_new_session=True)
+
+    snake = subprocess.Popen(run, **logs)
+    checkpoint = workdir / "results/models/plain/checkpoint.pt"
+    _wait_for(lambda: checkpoint.exists() or snake.poll() is not None)
+    os.killpg(snake.pid, signal.SIGTERM)  # as Ctrl-C or a cluster's preemption: Snakemake and its jobs
+    snake.wait(timeout=120)
+    assert checkpoint.exists() and not (workdir / "results/models/plain/model.pt").exists()
+
+    snake = subprocess.Popen(run, **logs)
+    _wait_for(lambda: _job_processes(workdir, "predict") or snake.poll() is not None)
+    victims = _job_processes(workdir, "predict")
+    assert victims, "the run ended before any TTA job started"
+    argv = (Path("/proc") / str(victims[0]) / "cmdline").read_bytes().decode().split("\0")
+    killed_output = workdir / argv[argv.index("--out") + 1]
+    time.sleep(1.0)
+    os.kill(victims[0], signal.SIGKILL)
+    snake.wait(timeout=600)
+    assert not killed_output.exists()  # the killed job left nothing a later step could read
+
+    result = subprocess.run(run, cwd=workdir, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (
+        "resuming from results/models/plain/checkpoint.pt"
+        in (workdir / "results/logs/train_convnet/plain.log").read_text()
+    )
+    for rel in ("results/models/plain/model.pt", "results/submission/submission.csv.gz"):
+        if rel.endswith(".pt"):
+            import torch
+
+            ours, theirs = (torch.load(d / rel, weights_only=False)["state_dict"] for d in (workdir, two_runs[0]))
+            assert all(torch.equal(ours[k], theirs[k]) for k in theirs), rel
+        else:
+            assert (workdir / rel).read_bytes() == (two_runs[0] / rel).read_bytes(), rel
 
 
 def test_same_config_same_bytes(two_runs) -> None:
