@@ -2,10 +2,10 @@
 
 Generates a synthetic set of the seed's size with the demo generator (121 classes, images about 20-300 px), then
 runs each stage as the workflow does (one `deepsea` process per stage, with the given worker count) and reports
-its wall time and peak memory: the resident set of the stage's whole process tree (worker processes included),
-sampled every 0.2 s. TTA runs twice with the same small model and views, over a tenth of the test set and over all
+its wall time and peak memory: the proportional set size (PSS) summed over the stage's whole process tree (worker
+processes included; shared pages counted once), sampled every 0.2 s. TTA runs twice with the same small model and views, over a tenth of the test set and over all
 of it: streaming in chunks should make its peak memory grow only by the packed images themselves (the ratio).
-Goals (issue 10): pack and features each under 15 minutes on 2 cores, peak RSS under 8 GiB, TTA memory
+Goals (issue 10): pack and features each under 15 minutes on 2 cores, peak memory under 8 GiB, TTA memory
 independent of the test-set size. Run by hand (it takes a while); prints JSON.
 
     python benchmarks/scale.py [--train 30000] [--test 130000] [--workers 2] [--views 4] [--dir /tmp/deepsea-scale]
@@ -26,30 +26,39 @@ from pathlib import Path
 GIB = 1024**3
 
 
-def _tree_rss(root: int) -> int:
-    """Resident bytes of `root` and all its descendants (from /proc)."""
+def _pss(pid: int) -> int:
+    """Proportional set size of one process: shared pages (a forked worker reading the parent's images) are split
+    between the processes that share them, so a tree's sum is its real memory (plain RSS would count them twice)."""
+    try:
+        for line in (Path("/proc") / str(pid) / "smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _tree_memory(root: int) -> int:
+    """Memory of `root` and all its descendants (sum of PSS, from /proc)."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-            rss[int(entry.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+            children.setdefault(int(stat[stat.rindex(")") + 2 :].split()[1]), []).append(int(entry.name))
         except (OSError, ValueError, IndexError):
             continue
     total, stack = 0, [root]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        total += _pss(pid)
         stack.extend(children.get(pid, []))
     return total
 
 
 def run_stage(name: str, argv: list[str], log_dir: Path) -> dict[str, float]:
-    """Run one `deepsea` stage; return its wall time (s) and peak process-tree RSS (GiB)."""
+    """Run one `deepsea` stage; return its wall time (s) and peak process-tree memory (PSS, GiB)."""
     log_file = open(log_dir / f"{name}.log", "w")
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "deepsea.cli", *argv], stdout=log_file, stderr=subprocess.STDOUT)
@@ -59,7 +68,7 @@ def run_stage(name: str, argv: list[str], log_dir: Path) -> dict[str, float]:
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
+            peak = max(peak, _tree_memory(proc.pid))
             done.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -71,7 +80,7 @@ def run_stage(name: str, argv: list[str], log_dir: Path) -> dict[str, float]:
     log_file.close()
     if code != 0:
         raise SystemExit(f"stage {name} failed (exit {code}); see {log_dir / (name + '.log')}")
-    result = {"seconds": round(wall, 1), "peak_rss_gib": round(peak / GIB, 3)}
+    result = {"seconds": round(wall, 1), "peak_pss_gib": round(peak / GIB, 3)}
     print(f"{name}: {result}", file=sys.stderr, flush=True)
     return result
 
@@ -140,7 +149,7 @@ def main() -> None:
              str(root / f"pred_{label}.npy"), "--tta", tta, "--device", "cpu", "--threads", w, "--workers", "1"],
             logs,
         )  # fmt: skip
-    growth = stages["tta_full"]["peak_rss_gib"] - stages["tta_tenth"]["peak_rss_gib"]
+    growth = stages["tta_full"]["peak_pss_gib"] - stages["tta_tenth"]["peak_pss_gib"]
     data_growth = (packed_bytes["full"] - packed_bytes["tenth"]) / GIB
     result = {
         "benchmark": "scale",
@@ -156,9 +165,9 @@ def main() -> None:
                 (stages["features_train"]["seconds"] + stages["features_test"]["seconds"]) / 60, 1
             ),
             "goal_minutes_each": 15,
-            "peak_rss_gib": max(s["peak_rss_gib"] for s in stages.values()),
-            "goal_peak_rss_gib": 8,
-            "tta_rss_growth_gib_tenth_to_full": round(growth, 3),
+            "peak_pss_gib": max(s["peak_pss_gib"] for s in stages.values()),
+            "goal_peak_gib": 8,
+            "tta_memory_growth_gib_tenth_to_full": round(growth, 3),
             "packed_test_images_growth_gib": round(data_growth, 3),
             "tta_images_per_s_full": round(args.test * (args.views + 1) / stages["tta_full"]["seconds"], 1),
         },
