@@ -3,8 +3,9 @@
 Generates a synthetic set of the seed's size with the demo generator (121 classes, images about 20-300 px), then
 runs each stage as the workflow does (one `deepsea` process per stage, with the given worker count) and reports
 its wall time and peak memory: the proportional set size (PSS) summed over the stage's whole process tree (worker
-processes included; shared pages counted once), sampled every 0.2 s. TTA runs twice with the same small model and views, over a tenth of the test set and over all
-of it: streaming in chunks should make its peak memory grow only by the packed images themselves (the ratio).
+processes included; shared pages counted once), sampled every 0.2 s. TTA runs twice with the same small model
+and views, over a tenth of the test set and over all of it: streaming in chunks should make its peak memory grow
+only by the packed images and the outputs (compare the two growths).
 Goals (issue 10): pack and features each under 15 minutes on 2 cores, peak memory under 8 GiB, TTA memory
 independent of the test-set size. Run by hand (it takes a while); prints JSON.
 
