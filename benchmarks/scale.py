@@ -39,8 +39,8 @@ def _pss(pid: int) -> int:
     return 0
 
 
-def _tree_memory(root: int) -> int:
-    """Memory of `root` and all its descendants (sum of PSS, from /proc)."""
+def _tree(root: int) -> list[int]:
+    """`root` and all its descendants (from /proc)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -50,12 +50,21 @@ def _tree_memory(root: int) -> int:
             children.setdefault(int(stat[stat.rindex(")") + 2 :].split()[1]), []).append(int(entry.name))
         except (OSError, ValueError, IndexError):
             continue
-    total, stack = 0, [root]
+    found, stack = [], [root]
     while stack:
         pid = stack.pop()
-        total += _pss(pid)
+        found.append(pid)
         stack.extend(children.get(pid, []))
-    return total
+    return found
+
+
+def _tree_memory(root: int) -> int | None:
+    """Memory of `root` and all its descendants (sum of PSS), or None when a process started or ended while the
+    tree was read: the processes are read one after another, and a worker exiting between two reads hands its share
+    of the pages it shared with the parent back to the parent, which would then be counted twice."""
+    before = _tree(root)
+    total = sum(_pss(pid) for pid in before)
+    return total if _tree(root) == before else None
 
 
 def run_stage(name: str, argv: list[str], log_dir: Path) -> dict[str, float]:
@@ -69,7 +78,7 @@ def run_stage(name: str, argv: list[str], log_dir: Path) -> dict[str, float]:
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, _tree_memory(proc.pid))
+            peak = max(peak, _tree_memory(proc.pid) or 0)
             done.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
