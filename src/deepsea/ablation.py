@@ -15,14 +15,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from deepsea.errors import DataMismatchError
+from deepsea.evaluate import validation_labels
 from deepsea.imageset import ImageSet
 from deepsea.io import atomic_path, average_predictions, read_json
 from deepsea.metrics import log_loss, topk_accuracy
 from deepsea.splits import Split
-from deepsea.submission import read_labels
+from deepsea.submission import read_labels, score_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -49,40 +47,23 @@ class _Scorer:
     """Scores prediction files (one or several, averaged) against validation and, if known, test labels."""
 
     def __init__(self, data_path: str, split_path: str, test_labels: str | None) -> None:
-        data = ImageSet.load(data_path)
-        split = Split.from_json(read_json(split_path), split_path)
-        self.valid_ids = list(split.valid_ids)
-        self.valid_labels = data.labels[data.index_of(self.valid_ids, split_path)]
-        self.class_names = data.class_names
+        self.data = ImageSet.load(data_path)
+        self.split = Split.from_json(read_json(split_path), split_path)
+        self.split_path = split_path
+        self.test_labels = test_labels
         self.test_truth = read_labels(test_labels) if test_labels else None
-        self.test_labels_path = test_labels
-
-    def _labels_for(self, ids: list[str], truth: dict[str, int], where: str) -> np.ndarray:
-        missing = sorted(set(ids) - set(truth))
-        if missing:
-            raise DataMismatchError(f"{where}: no label for ids {missing[:3]} ({len(missing)} in all).")
-        return np.array([truth[i] for i in ids])
 
     def valid(self, paths: Sequence[str]) -> tuple[float, float]:
         probs, ids, classes = average_predictions(paths)
-        if classes != self.class_names:
-            raise DataMismatchError(f"{paths[0]}: its classes differ from the packed data's; rerun it.")
-        truth = dict(zip(self.valid_ids, self.valid_labels.tolist(), strict=True))
-        if sorted(ids) != sorted(self.valid_ids):
-            raise DataMismatchError(f"{paths[0]}: its ids are not the validation split's; rerun its prediction.")
-        y = self._labels_for(ids, truth, paths[0])
+        y = validation_labels(ids, classes, self.data, self.split, str(paths[0]), self.split_path)
         return log_loss(y, probs), topk_accuracy(y, probs, 1)
 
     def test(self, paths: Sequence[str]) -> tuple[float, float] | None:
-        if self.test_truth is None:
+        if self.test_truth is None or self.test_labels is None:
             return None
         probs, ids, classes = average_predictions(paths)
-        column = {name: j for j, name in enumerate(classes)}
-        unknown = sorted(set(self.test_truth.values()) - set(column))
-        if unknown:
-            raise DataMismatchError(f"{self.test_labels_path}: classes not in the predictions: {unknown[:5]}.")
-        y = self._labels_for(ids, {i: column[c] for i, c in self.test_truth.items()}, str(self.test_labels_path))
-        return log_loss(y, probs), topk_accuracy(y, probs, 1)
+        scores = score_probabilities(probs, ids, classes, self.test_truth, self.test_labels, str(paths[0]))
+        return scores["log_loss"], scores["accuracy"]
 
 
 def ablation_table(

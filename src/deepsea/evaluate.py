@@ -80,8 +80,16 @@ def _validation_predictions(
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(labels, probabilities, class names) of a validation prediction file, checked against the split."""
     probs, ids, class_names = load_predictions(pred_path)
+    return validation_labels(ids, class_names, data, split, str(pred_path), where), probs, class_names
+
+
+def validation_labels(
+    ids: list[str], class_names: list[str], data: ImageSet, split: Split, pred_name: str, where: str
+) -> np.ndarray:
+    """The packed labels of prediction rows `ids`, once they are checked to be exactly the validation images of
+    the split `where` over the packed data's classes."""
     if class_names != data.class_names:
-        raise DataMismatchError(f"{pred_path}: its classes differ from the packed data's; rerun the prediction.")
+        raise DataMismatchError(f"{pred_name}: its classes differ from the packed data's; rerun the prediction.")
     if sorted(ids) != sorted(split.valid_ids):
-        raise DataMismatchError(f"{pred_path}: its image ids are not the validation ids of {where}; rerun it.")
-    return data.labels[data.index_of(ids, str(pred_path))], probs, class_names
+        raise DataMismatchError(f"{pred_name}: its image ids are not the validation ids of {where}; rerun it.")
+    return data.labels[data.index_of(ids, pred_name)]

@@ -181,10 +181,21 @@ def score_predictions(pred_path: str | os.PathLike[str], labels_path: str | os.P
     from deepsea.io import load_predictions
 
     probs, ids, class_names = load_predictions(pred_path)
-    truth = read_labels(labels_path)
+    return score_probabilities(probs, ids, class_names, read_labels(labels_path), labels_path, str(pred_path))
+
+
+def score_probabilities(
+    probs: np.ndarray,
+    ids: list[str],
+    class_names: list[str],
+    truth: dict[str, str],
+    labels_path: str | os.PathLike[str],
+    where: str,
+) -> dict[str, float]:
+    """Log loss and accuracy of predictions (`where` names them) whose ids must be exactly the labelled ids."""
     missing = sorted(set(truth) - set(ids))
     if missing or len(ids) != len(truth):
-        raise DataMismatchError(f"{pred_path}: its ids are not the labelled test ids (e.g. missing {missing[:3]}).")
+        raise DataMismatchError(f"{where}: its ids are not the labelled test ids (e.g. missing {missing[:3]}).")
     return _score_against(ids, class_names, probs, truth, labels_path)
 
 

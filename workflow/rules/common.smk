@@ -274,13 +274,17 @@ def preinit_option(wildcards, input):
     return f"--preinit {input.preinit}" if "preinit" in input.keys() else ""
 
 
+def in_demo_dir(subset):
+    """Whether data.<subset>_dir lies inside the generated demo set (demo.dir)."""
+    folder = Path(config["data"][f"{subset}_dir"]).resolve()
+    return folder.is_relative_to(Path(config["demo"]["dir"]).resolve())
+
+
 def data_source(wildcards):
     """What `pack` reads: the demo manifest when the data is the generated demo set, else the folder itself."""
-    folder = Path(config["data"][f"{wildcards.subset}_dir"])
-    demo = Path(config["demo"]["dir"])
-    if folder.resolve().is_relative_to(demo.resolve()):
+    if in_demo_dir(wildcards.subset):
         return f"{config['demo']['dir']}/manifest.json"
-    return str(folder)
+    return config["data"][f"{wildcards.subset}_dir"]
 
 
 def packed_data(wildcards):
@@ -292,20 +296,14 @@ def packed_data(wildcards):
     )
 
 
-def is_demo_data():
-    """Whether the configured images are the generated demo set (its hidden test labels are known)."""
-    demo = Path(config["demo"]["dir"]).resolve()
-    return all(
-        Path(config["data"][f"{s}_dir"]).resolve().is_relative_to(demo)
-        for s in ("train", "test")
-    )
-
-
 def test_labels_path():
     """True test labels for the ablation table's test columns ('' when unknown)."""
     setting = config["report"]["test_labels"]
     if setting == "auto":
-        return f"{config['demo']['dir']}/test_labels.csv" if is_demo_data() else ""
+        demo = in_demo_dir("train") and in_demo_dir(
+            "test"
+        )  # then its hidden test labels are known
+        return f"{config['demo']['dir']}/test_labels.csv" if demo else ""
     return setting
 
 
@@ -331,16 +329,21 @@ def ablation_models():
     return config["ensemble"]["models"] or config["submission"]["models"]
 
 
-def final_prediction(subset):
-    """The last stage's prediction of a subset: final blend, else weighted ensemble, else the ablation models'
-    (fused) predictions (the submission's average, for the test set)."""
-    if config["pseudo_labels"]["models"] and config["ensemble"]["models"]:
-        return [f"results/final/{subset}.npy"]
+def final_valid_prediction():
+    """The last stage's validation prediction: the final blend, else the weighted ensemble, else the first
+    submitted model's (check_config makes pseudo-labels imply an ensemble)."""
+    if config["pseudo_labels"]["models"]:
+        return "results/final/valid.npy"
     if config["ensemble"]["models"]:
-        return [f"results/ensemble/{subset}.npy"]
-    if subset == "test":
-        return submission_inputs()
-    return [valid_prediction(name) for name in config["submission"]["models"]]
+        return "results/ensemble/valid.npy"
+    return valid_prediction(config["submission"]["models"][0])
+
+
+def ablation_stage(stage):
+    """The (valid, test) predictions of a blending stage ('ensemble' or 'final') when the config runs it."""
+    runs = config["ensemble" if stage == "ensemble" else "pseudo_labels"]["models"]
+    folder = "ensemble" if stage == "ensemble" else "final"
+    return [f"results/{folder}/valid.npy", f"results/{folder}/test.npy"] if runs else []
 
 
 def report_figures():

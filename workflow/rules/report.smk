@@ -42,7 +42,7 @@ rule plot_data:
 
 rule plot_tta_views:
     input:
-        lambda w: f"results/predictions/{config['submission']['models'][0]}/valid.npy",
+        f"results/predictions/{config['submission']['models'][0]}/valid.npy",
     output:
         report(
             "results/report/augmentation/tta_views.png",
@@ -128,7 +128,7 @@ rule model_table:
 
 rule plot_final:
     input:
-        pred=final_prediction("valid")[0],
+        pred=final_valid_prediction(),
         data="results/data/train.npz",
         split="results/splits/valid.json",
     output:
@@ -149,7 +149,7 @@ rule plot_final:
         runtime=10,
         gpu=0,
     params:
-        title=f"{final_prediction('valid')[0]}: validation images",
+        title=f"{final_valid_prediction()}: validation images",
     shell:
         "deepsea plot-final --pred {input.pred} --data {input.data} --split {input.split} --title {params.title:q} "
         "--out {output} > {log} 2>&1"
@@ -192,16 +192,8 @@ rule ablation:
         tta_test=[f"results/predictions/{m}/test.npy" for m in ablation_models()],
         fused_valid=[valid_prediction(m) for m in ablation_models()],
         fused_test=[test_prediction(m) for m in ablation_models()],
-        stages=(
-            ["results/ensemble/valid.npy", "results/ensemble/test.npy"]
-            if config["ensemble"]["models"]
-            else []
-        )
-        + (
-            ["results/final/valid.npy", "results/final/test.npy"]
-            if config["pseudo_labels"]["models"] and config["ensemble"]["models"]
-            else []
-        ),
+        ensemble=ablation_stage("ensemble"),
+        final=ablation_stage("final"),
         labels=test_labels_input(),
         data="results/data/train.npz",
         split="results/splits/valid.json",
@@ -230,8 +222,9 @@ rule ablation:
     params:
         names=ablation_models(),
         stages=lambda w, input: " ".join(
-            f"--{stage} {input.stages[2 * k]} {input.stages[2 * k + 1]}"
-            for k, stage in enumerate(["ensemble", "final"][: len(input.stages) // 2])
+            f"--{stage} {' '.join(getattr(input, stage))}"
+            for stage in ("ensemble", "final")
+            if getattr(input, stage)
         ),
         labels=lambda w: (
             f"--test-labels {test_labels_path()}" if test_labels_path() else ""
