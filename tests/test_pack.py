@@ -37,6 +37,25 @@ def test_imageset_round_trip(tmp_path: Path) -> None:
     assert sub.ids.tolist() == ["d", "a"]
 
 
+def test_loaded_pixels_are_mapped_not_read(tmp_path: Path) -> None:
+    """Streaming stages stay bounded because the pixels are a read-only map of the file; a compressed .npz (made
+    by hand) still loads, into memory; an empty set loads too (an empty array cannot be mapped)."""
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, (h, w), dtype=np.uint8) for h, w in [(3, 5), (64, 9)]]
+    original = ImageSet.from_images(images, ["a", "b"], [0, 1], ["x", "y"])
+    original.save(tmp_path / "set.npz")
+    loaded = ImageSet.load(tmp_path / "set.npz")
+    assert isinstance(loaded.pixels, np.memmap) and not loaded.pixels.flags.writeable
+    np.testing.assert_array_equal(loaded.image(1), images[1])
+    fields = {k: getattr(original, k) for k in ("pixels", "offsets", "shapes", "ids", "labels")}
+    np.savez_compressed(tmp_path / "zipped.npz", class_names=np.array(["x", "y"]), **fields)
+    zipped = ImageSet.load(tmp_path / "zipped.npz")
+    assert not isinstance(zipped.pixels, np.memmap)
+    np.testing.assert_array_equal(zipped.image(1), images[1])
+    ImageSet.from_images([], [], [], ["x"]).save(tmp_path / "empty.npz")
+    assert len(ImageSet.load(tmp_path / "empty.npz")) == 0
+
+
 def test_pack_demo_layout(tiny_demo: Path, tmp_path: Path) -> None:
     report = pack(tiny_demo / "train", "train", tmp_path / "train.npz", tmp_path / "report.json", workers=2)
     packed = ImageSet.load(tmp_path / "train.npz")

@@ -89,5 +89,6 @@ class ImageSet:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ImageSet:
-        a = read_npz(path, required=("pixels", "offsets", "shapes", "ids", "labels", "class_names"))
+        """The set saved at `path`; its pixels are memory-mapped read-only (see `read_npz`), not read."""
+        a = read_npz(path, required=("pixels", "offsets", "shapes", "ids", "labels", "class_names"), mapped=("pixels",))
         return cls(a["pixels"], a["offsets"], a["shapes"], a["ids"], a["labels"], a["class_names"].tolist())

@@ -11,7 +11,9 @@ import contextlib
 import gzip
 import json
 import os
+import struct
 import tempfile
+import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,15 +63,48 @@ def write_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
             np.savez(fh, **arrays)
 
 
-def read_npz(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-    """Read every array of an .npz into memory, checking that the `required` names are present."""
+def _map_stored_member(path: Path, name: str) -> np.ndarray | None:
+    """Array `name` of an uncompressed .npz as a read-only memory map, or None where it cannot be mapped
+    (compressed, empty, or not a plain .npy member): the caller then reads it into memory."""
+    with zipfile.ZipFile(path) as archive:
+        try:
+            info = archive.getinfo(f"{name}.npy")
+        except KeyError:
+            return None
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as fh:
+        fh.seek(info.header_offset)
+        local_header = fh.read(30)  # the member's local header: its name and extra field lengths end it
+        if local_header[:4] != b"PK\x03\x04":
+            return None
+        name_length, extra_length = struct.unpack("<HH", local_header[26:30])
+        fh.seek(info.header_offset + 30 + name_length + extra_length)
+        major, _ = np.lib.format.read_magic(fh)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(fh)
+        offset = fh.tell()
+    if dtype.hasobject or 0 in shape:
+        return None
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran_order else "C")
+
+
+def read_npz(
+    path: str | os.PathLike[str], required: tuple[str, ...] = (), mapped: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
+    """Read every array of an .npz, checking that the `required` names are present.
+
+    The arrays named in `mapped` are memory-mapped instead of read (our .npz files are uncompressed): the pixels of
+    130,000 test images then cost no private memory, pages are read when a stage touches them and the kernel can drop
+    them again, so streaming stages stay bounded and stages that need only ids and labels never read the pixels."""
     p = Path(path)
     if not p.is_file():
         raise DeepseaError(f"{p}: file not found. Run the stage that makes it first (e.g. `snakemake {p}`).")
     try:
+        arrays = {name: m for name in mapped if (m := _map_stored_member(p, name)) is not None}
         with np.load(p, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError) as err:
+            arrays |= {name: data[name] for name in data.files if name not in arrays}
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
         raise DeepseaError(f"{p}: not a readable .npz file ({err}). Delete it and rerun its stage.") from err
     missing = [name for name in required if name not in arrays]
     if missing:
