@@ -2,12 +2,13 @@
 
 Generates a synthetic set of the seed's size with the demo generator (121 classes, images about 20-300 px), then
 runs each stage as the workflow does (one `deepsea` process per stage, with the given worker count) and reports
-its wall time and peak memory: the proportional set size (PSS) summed over the stage's whole process tree (worker
-processes included; shared pages counted once), sampled every 0.2 s. TTA runs twice with the same small model
-and views, over a tenth of the test set and over all of it: streaming in chunks should make its peak memory grow
-only by the packed images and the outputs (compare the two growths).
+its wall time and peak memory, summed over the stage's whole process tree (worker processes included), sampled
+every 0.2 s: the proportional set size (PSS: shared pages counted once) and its anonymous part (`Pss_Anon`: the
+memory the stage itself allocated; the rest is file pages such as the memory-mapped packed images, page cache the
+kernel can drop). TTA runs twice with the same small model and views, over a tenth of the test set and over all
+of it: streaming in chunks should make its anonymous memory grow only by the output rows (compare the growths).
 Goals (issue 10): pack and features each under 15 minutes on 2 cores, peak memory under 8 GiB, TTA memory
-independent of the test-set size. Run by hand (it takes a while); prints JSON.
+independent of the test-set size (up to its output rows). Run by hand (it takes a while); prints JSON.
 
     python benchmarks/scale.py [--train 30000] [--test 130000] [--workers 2] [--views 4] [--dir /tmp/deepsea-scale]
 """
@@ -27,16 +28,19 @@ from pathlib import Path
 GIB = 1024**3
 
 
-def _pss(pid: int) -> int:
-    """Proportional set size of one process: shared pages (a forked worker reading the parent's images) are split
-    between the processes that share them, so a tree's sum is its real memory (plain RSS would count them twice)."""
+def _pss(pid: int) -> tuple[int, int]:
+    """(PSS, anonymous PSS) of one process in bytes: shared pages (a forked worker reading the parent's arrays)
+    are split between the processes that share them, so a tree's sum is its real memory (plain RSS would count them
+    twice)."""
+    found = {"Pss:": 0, "Pss_Anon:": 0}
     try:
         for line in (Path("/proc") / str(pid) / "smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
+            key = line.split(maxsplit=1)[0] if line else ""
+            if key in found:
+                found[key] = int(line.split()[1]) * 1024
     except (OSError, ValueError):
         pass
-    return 0
+    return found["Pss:"], found["Pss_Anon:"]
 
 
 def _tree(root: int) -> list[int]:
@@ -58,27 +62,35 @@ def _tree(root: int) -> list[int]:
     return found
 
 
-def _tree_memory(root: int) -> int | None:
-    """Memory of `root` and all its descendants (sum of PSS), or None when a process started or ended while the
-    tree was read: the processes are read one after another, and a worker exiting between two reads hands its share
-    of the pages it shared with the parent back to the parent, which would then be counted twice."""
+def _tree_memory(root: int) -> tuple[int, int] | None:
+    """Memory of `root` and all its descendants (sums of PSS and anonymous PSS), or None when a process started or
+    ended while the tree was read: the processes are read one after another, and a worker exiting between two reads
+    hands its share of the pages it shared with the parent back to the parent, which would then be counted twice."""
     before = _tree(root)
-    total = sum(_pss(pid) for pid in before)
-    return total if _tree(root) == before else None
+    sizes = [_pss(pid) for pid in before]
+    if _tree(root) != before:
+        return None
+    return sum(s[0] for s in sizes), sum(s[1] for s in sizes)
 
 
-def run_stage(name: str, argv: list[str], log_dir: Path) -> dict[str, float]:
-    """Run one `deepsea` stage; return its wall time (s) and peak process-tree memory (PSS, GiB)."""
+def run_stage(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None) -> dict[str, float]:
+    """Run one `deepsea` stage; return its wall time (s) and peak process-tree memory (PSS and anonymous, GiB)."""
     log_file = open(log_dir / f"{name}.log", "w")
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "deepsea.cli", *argv], stdout=log_file, stderr=subprocess.STDOUT)
-    peak = 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deepsea.cli", *argv],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
+    peak, peak_anon = 0, 0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_anon
         while not done.is_set():
-            peak = max(peak, _tree_memory(proc.pid) or 0)
+            pss, anon = _tree_memory(proc.pid) or (0, 0)
+            peak, peak_anon = max(peak, pss), max(peak_anon, anon)
             done.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -90,7 +102,11 @@ def run_stage(name: str, argv: list[str], log_dir: Path) -> dict[str, float]:
     log_file.close()
     if code != 0:
         raise SystemExit(f"stage {name} failed (exit {code}); see {log_dir / (name + '.log')}")
-    result = {"seconds": round(wall, 1), "peak_pss_gib": round(peak / GIB, 3)}
+    result = {
+        "seconds": round(wall, 1),
+        "peak_pss_gib": round(peak / GIB, 3),
+        "peak_anon_gib": round(peak_anon / GIB, 3),
+    }
     print(f"{name}: {result}", file=sys.stderr, flush=True)
     return result
 
@@ -152,15 +168,25 @@ def main() -> None:
     tenth.save(root / "test_tenth.npz")
     packed_bytes = {"tenth": tenth.pixels.nbytes, "full": test.pixels.nbytes}
     tta = json.dumps({"method": "halton", "views": args.views, "translation": 2})
-    for label, data in (("tenth", root / "test_tenth.npz"), ("full", root / "test.npz")):
-        stages[f"tta_{label}"] = run_stage(
-            f"tta_{label}",
-            ["predict", "--model", str(root / "model.pt"), "--data", str(data), "--subset", "test", "--out",
-             str(root / f"pred_{label}.npy"), "--tta", tta, "--device", "cpu", "--threads", w, "--workers", "1"],
-            logs,
-        )  # fmt: skip
+    # twice: as users run it, and with glibc's mmap threshold fixed. By default glibc raises that threshold after
+    # freeing a large block, so the forward passes' activations then come from the heap, which grows and is
+    # trimmed in a sawtooth of ~0.2 GiB whose highest tooth a long run is likelier to sample; with a fixed
+    # threshold every activation is mapped and unmapped, and the peak shows what the predictor itself holds.
+    for variant, env in (("", {}), ("_fixed_mmap_threshold", {"MALLOC_MMAP_THRESHOLD_": str(128 * 1024)})):
+        for label, data in (("tenth", root / "test_tenth.npz"), ("full", root / "test.npz")):
+            stages[f"tta_{label}{variant}"] = run_stage(
+                f"tta_{label}{variant}",
+                ["predict", "--model", str(root / "model.pt"), "--data", str(data), "--subset", "test", "--out",
+                 str(root / f"pred_{label}.npy"), "--tta", tta, "--device", "cpu", "--threads", w, "--workers", "1"],
+                logs,
+                env,
+            )  # fmt: skip
     growth = stages["tta_full"]["peak_pss_gib"] - stages["tta_tenth"]["peak_pss_gib"]
+    anon_growth = stages["tta_full"]["peak_anon_gib"] - stages["tta_tenth"]["peak_anon_gib"]
+    fixed = "_fixed_mmap_threshold"
+    fixed_anon_growth = stages[f"tta_full{fixed}"]["peak_anon_gib"] - stages[f"tta_tenth{fixed}"]["peak_anon_gib"]
     data_growth = (packed_bytes["full"] - packed_bytes["tenth"]) / GIB
+    output_growth = 2 * 4 * args.classes * (args.test - len(tenth)) / GIB  # averaged + centre rows, float32
     result = {
         "benchmark": "scale",
         "train_images": args.train,
@@ -177,8 +203,11 @@ def main() -> None:
             "goal_minutes_each": 15,
             "peak_pss_gib": max(s["peak_pss_gib"] for s in stages.values()),
             "goal_peak_gib": 8,
-            "tta_memory_growth_gib_tenth_to_full": round(growth, 3),
+            "tta_pss_growth_gib_tenth_to_full": round(growth, 3),
+            "tta_anon_growth_gib_tenth_to_full": round(anon_growth, 3),
+            "tta_anon_growth_gib_tenth_to_full_fixed_mmap_threshold": round(fixed_anon_growth, 3),
             "packed_test_images_growth_gib": round(data_growth, 3),
+            "output_rows_growth_gib": round(output_growth, 3),
             "tta_images_per_s_full": round(args.test * (args.views + 1) / stages["tta_full"]["seconds"], 1),
         },
     }

@@ -31,7 +31,7 @@ REPO = Path(__file__).parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 TINY_CONFIG = """
 demo: {n_train: 150, n_test: 40, classes: 4, seed: 1}
-threads: {pack: 1, train: 1, predict: 1}
+threads: {pack: 2, train: 2, predict: 2}  # the demo's: multithreaded kernels and a TTA worker process
 tta: {views: 10}
 fusion: {copies: 2, epochs: 5}
 models:  # replaces the demo's models (a user's `models:` is not merged with them)
@@ -42,7 +42,7 @@ models:  # replaces the demo's models (a user's `models:` is not merged with the
     bags: [1, 2]
     augmentation: {translation: 3}
     train: {steps: 120, batch_size: 16, learning_rate: 0.01, weight_decay: 0.0005, eval_every: 40,
-            checkpoint_every: 40, workers: 0}
+            checkpoint_every: 40}  # workers: 1 (the default): batches made in a DataLoader worker, as in the demo
   convroll4:
     architecture: convroll4
     input_size: 15
