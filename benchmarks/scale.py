@@ -172,7 +172,8 @@ def main() -> None:
     # freeing a large block, so the forward passes' activations then come from the heap, which grows and is
     # trimmed in a sawtooth of ~0.2 GiB whose highest tooth a long run is likelier to sample; with a fixed
     # threshold every activation is mapped and unmapped, and the peak shows what the predictor itself holds.
-    for variant, env in (("", {}), ("_fixed_mmap_threshold", {"MALLOC_MMAP_THRESHOLD_": str(128 * 1024)})):
+    fixed = "_fixed_mmap_threshold"
+    for variant, env in (("", {}), (fixed, {"MALLOC_MMAP_THRESHOLD_": str(128 * 1024)})):
         for label, data in (("tenth", root / "test_tenth.npz"), ("full", root / "test.npz")):
             stages[f"tta_{label}{variant}"] = run_stage(
                 f"tta_{label}{variant}",
@@ -183,7 +184,6 @@ def main() -> None:
             )  # fmt: skip
     growth = stages["tta_full"]["peak_pss_gib"] - stages["tta_tenth"]["peak_pss_gib"]
     anon_growth = stages["tta_full"]["peak_anon_gib"] - stages["tta_tenth"]["peak_anon_gib"]
-    fixed = "_fixed_mmap_threshold"
     fixed_anon_growth = stages[f"tta_full{fixed}"]["peak_anon_gib"] - stages[f"tta_tenth{fixed}"]["peak_anon_gib"]
     data_growth = (packed_bytes["full"] - packed_bytes["tenth"]) / GIB
     output_growth = 2 * 4 * args.classes * (args.test - len(tenth)) / GIB  # averaged + centre rows, float32
