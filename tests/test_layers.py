@@ -148,3 +148,25 @@ def test_untied_bias_has_one_bias_per_position() -> None:
         layer.conv.weight.zero_()
         layer.bias.copy_(torch.arange(75, dtype=torch.float32).reshape(3, 5, 5))
     np.testing.assert_array_equal(layer(torch.randn(1, 2, 5, 5))[0].detach().numpy(), layer.bias.detach().numpy())
+
+
+def test_channels_last_inference_gives_the_same_numbers_as_training_layout() -> None:
+    # predict.py runs models channels_last: the roll must keep that layout (no conversion copy before the next
+    # convolution), and the roll and the bias add must not change a bit (only the convolution kernels differ)
+    torch.manual_seed(0)
+    roll_input = torch.randn(8, 3, 5, 5)
+    nhwc = roll_input.contiguous(memory_format=torch.channels_last)
+    rolled = CyclicRoll()(nhwc)
+    assert rolled.is_contiguous(memory_format=torch.channels_last)
+    assert CyclicRoll()(roll_input).is_contiguous()
+    assert torch.equal(rolled, CyclicRoll()(roll_input))
+    layer = UntiedBiasConv2d(3, 4, 3, size=5)
+    with torch.no_grad():
+        layer.bias.normal_()
+        assert torch.equal(layer.to(memory_format=torch.channels_last)(nhwc), layer(roll_input))
+    model = build_model("convroll4", 5, 31, {"width": 0.125, "depth": 2}).eval()
+    x = torch.randn(3, 1, 31, 31)
+    with torch.no_grad():
+        expected = model(x)
+        model = model.to(memory_format=torch.channels_last)
+        torch.testing.assert_close(model(x.contiguous(memory_format=torch.channels_last)), expected)

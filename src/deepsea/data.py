@@ -43,6 +43,11 @@ class Normalisation:
         return batch
 
 
+def _turned(p: AffineParams, degrees: float) -> AffineParams:
+    """`p` turned further by `degrees` (the same object when 0: most inputs have one unturned channel)."""
+    return replace(p, rotation=p.rotation + degrees) if degrees else p
+
+
 def views_batch(
     images: ImageSet,
     indices: np.ndarray,
@@ -59,10 +64,7 @@ def views_batch(
     for spec in inputs:
         warped = np.stack(
             [
-                [
-                    view_uint8(images.image(int(i)), spec.size, replace(p, rotation=p.rotation + r), spec.fixed_scale)
-                    for r in spec.rotations
-                ]
+                [view_uint8(images.image(int(i)), spec.size, _turned(p, r), spec.fixed_scale) for r in spec.rotations]
                 for i, p in zip(indices, params, strict=True)
             ]
         )  # (B, len(spec.rotations), S, S)
