@@ -78,7 +78,7 @@ def augmentation_matrix(p: AffineParams) -> np.ndarray:
     """3x3 matrix of the augmentation alone, about the origin: shift . rotate . shear . scale . flip.
 
     Cached (read-only result): test-time augmentation warps every image under the same few views, and building the
-    matrix took more time than the warp itself (30 of 50 us per 32 px view; see benchmarks/tta.py)."""
+    matrix took more time than the warp itself (30 of 50 us per 32 px view, profiled)."""
     flip = _diagonal(-1.0 if p.flip else 1.0, 1.0)
     scale = _diagonal(p.zoom * p.stretch, p.zoom / p.stretch)
     shear = np.array([[1.0, math.tan(math.radians(p.shear)), 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])

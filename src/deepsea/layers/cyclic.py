@@ -13,11 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def memory_format_of(x: torch.Tensor) -> torch.memory_format:
-    """channels_last for NHWC maps (inference, `predict.py`), else the default NCHW (training)."""
-    nhwc = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    return torch.channels_last if nhwc else torch.contiguous_format
+from deepsea.layers.layout import memory_format_of
 
 
 def rot90(x: torch.Tensor, k: int) -> torch.Tensor:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from deepsea.layers.cyclic import memory_format_of
+from deepsea.layers.layout import memory_format_of
 
 
 class UntiedBiasConv2d(nn.Module):
