@@ -41,7 +41,7 @@ test: install  ## unit, property and end-to-end tests (SLURM: make test-slurm; t
 test-fast: install  ## the tests without the end-to-end Snakemake runs
 	$(BIN)/pytest -m "not slow and not slurm and not full_demo"
 
-test-determinism: install  ## two complete demo runs on CPU must give the same bytes (23 min on 2 cores)
+test-determinism: install  ## two complete demo runs on CPU must give the same bytes (20 min on 2 cores)
 	$(BIN)/pytest -m full_demo tests/test_full_demo_determinism.py
 
 test-slurm: install  ## start a localhost SLURM (root, apt), run the profile test on it, stop it
