@@ -1,10 +1,10 @@
 """Determinism at full size: two complete runs of the default demo DAG (config.yaml as shipped) on CPU give the same
 splits, the same predictions of every model and the same submission bytes.
 
-Each run is `make run`'s DAG (about 12 minutes on 2 cores), so the pair takes longer than the CI budget allows
-(`.ci/run` must finish in 20 minutes): it runs with `make test-determinism`, not in `make test`. `make test` checks
-the same property on the tiny config (`test_workflow.py::test_same_config_same_bytes`), with the demo's thread and
-worker counts.
+Each run is `make run`'s DAG (about 10 minutes on 2 cores), so the pair with the rest of the tests takes longer
+than the CI budget allows (`.ci/run` must finish in 20 minutes): it runs with `make test-determinism`, not in
+`make test`. `make test` checks the same property on the tiny config
+(`test_workflow.py::test_same_config_same_bytes`), with the demo's thread and worker counts.
 """
 
 from __future__ import annotations

@@ -300,9 +300,8 @@ def test_labels_path():
     """True test labels for the ablation table's test columns ('' when unknown)."""
     setting = config["report"]["test_labels"]
     if setting == "auto":
-        demo = in_demo_dir("train") and in_demo_dir(
-            "test"
-        )  # then its hidden test labels are known
+        # the generated demo set's hidden test labels are known
+        demo = in_demo_dir("train") and in_demo_dir("test")
         return f"{config['demo']['dir']}/test_labels.csv" if demo else ""
     return setting
 
