@@ -1,4 +1,4 @@
-"""Ensembling: simplex weights, the weighted blend beats every model and the uniform blend, CV table, checks."""
+"""Ensembling: simplex weights, the weighted blends beat every model and the uniform blend, CV table, checks."""
 
 from __future__ import annotations
 
@@ -7,8 +7,15 @@ import pytest
 from scipy.optimize import check_grad
 from scipy.special import softmax
 
-from deepsea.ensemble import blend, cross_validate, ensemble, fit_weights, geometric_blend
-from deepsea.errors import DataMismatchError
+from deepsea.ensemble import (
+    blend,
+    blend_loss_and_grad,
+    cross_validate,
+    ensemble,
+    fit_weights,
+    geometric_blend,
+)
+from deepsea.errors import ConfigError, DataMismatchError
 from deepsea.metrics import log_loss
 
 
@@ -82,3 +89,59 @@ def test_mismatched_ids_are_refused() -> None:
         ensemble(["a", "b"], valid, test, labels_of)
     result = ensemble(["a", "b"], [valid[0], (probs[1][::-1], ids[::-1], classes)], test, labels_of, folds=2)
     assert sum(result["weights"].values()) == pytest.approx(1.0)
+
+
+def _experts(seed: int = 5, n: int = 600):
+    """Two models that each know half of the answer: A tells classes {0, 1} from {2, 3}, B tells {0, 2} from {1, 3}.
+
+    Each spreads its belief evenly inside the half it picks, so only their product singles out the class: the
+    case log-linear pooling is for (an arithmetic blend keeps p(true) near 0.45).
+    """
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    halves_of_experts = (np.array([[1, 1, 0, 0], [0, 0, 1, 1]]), np.array([[1, 0, 1, 0], [0, 1, 0, 1]]))
+    models = []
+    for member in halves_of_experts:  # member[h, c] = 1 where class c is in half h
+        half = member[:, y].argmax(axis=0)  # the half that holds the true class
+        wrong = rng.random(n) < 0.05  # an expert is sometimes wrong
+        half = np.where(wrong, 1 - half, half)
+        models.append(0.9 * member[half] / 2 + 0.1 / 4)
+    return np.stack(models), y
+
+
+def test_geometric_gradient_matches_finite_differences() -> None:
+    probs, y = _models(1, n=50)
+    f = blend_loss_and_grad(probs, y, "geometric")
+    assert check_grad(lambda t: f(t)[0], lambda t: f(t)[1], np.array([0.3, -0.2, 0.1])) < 1e-6
+    loss, _ = f(np.zeros(3))
+    assert loss == pytest.approx(log_loss(y, geometric_blend(probs)), abs=1e-9)  # the loss is the blend's log loss
+
+
+@pytest.mark.parametrize("mean", ["arithmetic", "geometric"])
+def test_both_blends_on_simplex_and_no_worse_than_each_model(mean: str) -> None:
+    for probs, y in (_models(), _experts()):
+        w = fit_weights(probs, y, mean)
+        assert (w >= 0).all() and w.sum() == pytest.approx(1.0)
+        fitted = log_loss(y, blend(probs, w, mean))
+        assert all(fitted <= log_loss(y, p) + 1e-9 for p in probs)
+        assert fitted <= log_loss(y, blend(probs, np.full(len(probs), 1 / len(probs)), mean)) + 1e-9
+        np.testing.assert_allclose(blend(probs, w, mean).sum(axis=1), 1.0, rtol=1e-9)
+
+
+def test_auto_takes_the_blend_that_cross_validates_better() -> None:
+    probs, y = _experts()
+    ids = [f"{i}.jpg" for i in range(len(y))]
+    classes = list("abcd")
+    sets = [(p, ids, classes) for p in probs]
+    result = ensemble(["a", "b"], sets, sets, dict(zip(ids, y.tolist(), strict=True)), folds=3, mean="auto")
+    cv_all = {r["mean"]: r["cv_log_loss"] for r in result["cv"] if r["top_k"] == 2}
+    assert result["mean"] == "geometric" and cv_all["geometric"] < cv_all["arithmetic"] - 0.2
+    assert result["weights"] == result["weights_by_mean"]["geometric"]
+    losses = result["valid_log_loss"]
+    assert losses["weighted"] == losses["weighted_geometric"] < losses["weighted_arithmetic"] - 0.2
+    assert losses["weighted"] < min(losses["model:a"], losses["model:b"]) - 0.2
+    forced = ensemble(["a", "b"], sets, sets, dict(zip(ids, y.tolist(), strict=True)), folds=3, mean="arithmetic")
+    assert forced["mean"] == "arithmetic" and forced["valid_log_loss"]["weighted"] == losses["weighted_arithmetic"]
+    np.testing.assert_allclose(forced["test"][0], blend(probs, np.array(list(forced["weights"].values()))))
+    with pytest.raises(ConfigError, match="ensemble.mean: 'auto', 'arithmetic' or 'geometric', got 'median'"):
+        ensemble(["a", "b"], sets, sets, dict(zip(ids, y.tolist(), strict=True)), mean="median")

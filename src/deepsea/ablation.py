@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from deepsea.evaluate import validation_labels
 from deepsea.imageset import ImageSet
@@ -91,7 +92,8 @@ def ablation_table(
             (f"uniform blend of {len(models)} models", [m.fused_valid for m in models], [m.fused_test for m in models])
         )
     if ensemble:
-        steps.append(("weighted ensemble", [ensemble[0]], [ensemble[1]]))
+        mean = read_json(Path(ensemble[0]).with_suffix(".meta.json")).get("mean", "arithmetic")
+        steps.append((f"weighted ensemble ({mean} blend)", [ensemble[0]], [ensemble[1]]))
     if final:
         steps.append(("+ pseudo-labels (final)", [final[0]], [final[1]]))
 

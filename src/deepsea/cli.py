@@ -161,7 +161,7 @@ def _cmd_fuse(a: argparse.Namespace) -> None:
 def _cmd_ensemble(a: argparse.Namespace) -> None:
     from deepsea.ensemble import run_ensemble
 
-    run_ensemble(a.names, a.valid, a.test, a.data, a.out_dir, a.folds, a.seed)
+    run_ensemble(a.names, a.valid, a.test, a.data, a.out_dir, a.folds, a.seed, a.mean)
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> None:
@@ -315,6 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="packed training data (.npz), for the labels")
     p.add_argument("--folds", type=int, default=5, help="folds of the validation set for model selection")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--mean",
+        default="auto",
+        choices=["auto", "arithmetic", "geometric"],
+        help="weighted arithmetic (the original) or geometric blend; auto: the lower cross-validated loss",
+    )
     p.add_argument("--out-dir", required=True, help="writes weights.json, cv.csv, valid.npy, test.npy")
 
     p = add("submit", _cmd_submit, "average test predictions into a validated, gzipped submission CSV")

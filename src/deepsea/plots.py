@@ -240,21 +240,26 @@ def plot_ensemble(
     weights_path: str | os.PathLike[str], cv_csv: str | os.PathLike[str], out: str | os.PathLike[str]
 ) -> None:
     """Fitted weights per model, and the cross-validated loss of the top-k weighted models (model selection)."""
-    weights = read_json(weights_path)["weights"]
+    summary = read_json(weights_path)
+    weights, chosen = summary["weights"], summary.get("mean", "arithmetic")
+    curves: dict[str, list[tuple[int, float]]] = {}
     with open(cv_csv, newline="") as handle:
-        cv = [(int(r["top_k"]), float(r["cv_log_loss"])) for r in csv.DictReader(handle)]
+        for r in csv.DictReader(handle):
+            curves.setdefault(r.get("mean", "arithmetic"), []).append((int(r["top_k"]), float(r["cv_log_loss"])))
     names = sorted(weights, key=weights.get, reverse=True)
     fig, (w_ax, cv_ax) = plt.subplots(1, 2, figsize=(12, max(4.0, 0.3 * len(names) + 1.5)))
     w_ax.barh(np.arange(len(names)), [weights[n] for n in names], color="tab:orange")
     w_ax.set_yticks(np.arange(len(names)), names, fontsize=8)
     w_ax.invert_yaxis()
     w_ax.set_xlabel("weight (on the simplex)")
-    w_ax.set_title("ensemble weights fitted on validation")
-    ks, losses = zip(*cv, strict=True) if cv else ((), ())
-    cv_ax.plot(ks, losses, marker="o")
-    if cv:
+    w_ax.set_title(f"ensemble weights fitted on validation ({chosen} blend)")
+    for mean, cv in curves.items():
+        ks, losses = zip(*cv, strict=True)
+        cv_ax.plot(ks, losses, marker="o", label=f"{mean} blend" + (" (used)" if mean == chosen else ""))
         best = int(np.argmin(losses))
         cv_ax.annotate(f"best k = {ks[best]}", (ks[best], losses[best]), textcoords="offset points", xytext=(5, 8))
+    if curves:
+        cv_ax.legend(fontsize=8)
     cv_ax.set_xlabel("k (the k highest-weighted models, refitted per fold)")
     cv_ax.set_ylabel("cross-validated log loss")
     cv_ax.set_title("model selection")

@@ -26,7 +26,8 @@ rule ensemble:
         names=" ".join(config["ensemble"]["models"]),
         folds=config["ensemble"]["folds"],
         seed=config["ensemble"]["seed"],
+        mean=config["ensemble"]["mean"],
         out_dir=lambda w, output: Path(output.weights).parent,
     shell:
         "deepsea ensemble --names {params.names} --valid {input.valid} --test {input.test} --data {input.data} "
-        "--folds {params.folds} --seed {params.seed} --out-dir {params.out_dir} > {log} 2>&1"
+        "--folds {params.folds} --seed {params.seed} --mean {params.mean} --out-dir {params.out_dir} > {log} 2>&1"
