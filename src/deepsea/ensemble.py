@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 import numpy as np
 from scipy.optimize import minimize
@@ -47,8 +48,10 @@ def _log_probs(probs: np.ndarray) -> np.ndarray:
     return np.log(np.clip(probs, KAGGLE_EPS, 1.0))
 
 
-def blend_loss_and_grad(probs: np.ndarray, labels: np.ndarray, mean: str):
-    """f(theta) -> (validation log loss of the blend with weights softmax(theta), its gradient in theta)."""
+def blend_loss_and_grad(
+    probs: np.ndarray, labels: np.ndarray, mean: str
+) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """f(theta) -> (log loss on `labels` of the `mean` blend with weights softmax(theta), its gradient in theta)."""
     rows = np.arange(len(labels))
     if mean == "arithmetic":
         true_class = np.clip(probs[:, rows, labels], KAGGLE_EPS, 1.0)  # (M, N)
