@@ -19,6 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from deepsea.imageset import ImageSet  # noqa: E402
 from deepsea.io import atomic_path, read_json  # noqa: E402
@@ -260,6 +261,7 @@ def plot_ensemble(
         cv_ax.annotate(f"best k = {ks[best]}", (ks[best], losses[best]), textcoords="offset points", xytext=(5, 8))
     if curves:
         cv_ax.legend(fontsize=8)
+    cv_ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # k counts models
     cv_ax.set_xlabel("k (the k highest-weighted models, refitted per fold)")
     cv_ax.set_ylabel("cross-validated log loss")
     cv_ax.set_title("model selection")
