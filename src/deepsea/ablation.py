@@ -14,11 +14,10 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from deepsea.evaluate import validation_labels
 from deepsea.imageset import ImageSet
-from deepsea.io import atomic_path, average_predictions, read_json
+from deepsea.io import atomic_path, average_predictions, meta_path, read_json
 from deepsea.metrics import log_loss, topk_accuracy
 from deepsea.splits import Split
 from deepsea.submission import read_labels, score_probabilities
@@ -92,7 +91,7 @@ def ablation_table(
             (f"uniform blend of {len(models)} models", [m.fused_valid for m in models], [m.fused_test for m in models])
         )
     if ensemble:
-        mean = read_json(Path(ensemble[0]).with_suffix(".meta.json")).get("mean", "arithmetic")
+        mean = read_json(meta_path(ensemble[0])).get("mean", "arithmetic")
         steps.append((f"weighted ensemble ({mean} blend)", [ensemble[0]], [ensemble[1]]))
     if final:
         steps.append(("+ pseudo-labels (final)", [final[0]], [final[1]]))

@@ -165,19 +165,21 @@ def ensemble(
     cv_all = {row["mean"]: row["cv_log_loss"] for row in cv if row["top_k"] == len(names)}
     chosen = mean if mean != "auto" else min(MEANS, key=lambda m: (cv_all[m], MEANS.index(m)))
     weights = fitted[chosen]
+    weighted_valid = {m: blend(p_valid, fitted[m], m) for m in MEANS}
+    weighted_loss = {m: log_loss(y, weighted_valid[m]) for m in MEANS}
     return {
         "mean": chosen,
         "weights": dict(zip(names, weights.tolist(), strict=True)),
         "valid_log_loss": {
-            "weighted": log_loss(y, blend(p_valid, weights, chosen)),
-            **{f"weighted_{m}": log_loss(y, blend(p_valid, fitted[m], m)) for m in MEANS},
+            "weighted": weighted_loss[chosen],
+            **{f"weighted_{m}": weighted_loss[m] for m in MEANS},
             "uniform": log_loss(y, blend(p_valid, uniform)),
             "geometric": log_loss(y, geometric_blend(p_valid)),
             **{f"model:{n}": log_loss(y, p_valid[m]) for m, n in enumerate(names)},
         },
         "weights_by_mean": {m: dict(zip(names, fitted[m].tolist(), strict=True)) for m in MEANS},
         "cv": cv,
-        "valid": (blend(p_valid, weights, chosen), ids, classes),
+        "valid": (weighted_valid[chosen], ids, classes),
         "test": (blend(p_test, weights, chosen), test_ids, classes),
     }
 
