@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from deepsea.errors import ConfigError
-from deepsea.settings import AugmentationRanges, ModelSettings, TrainSettings, load_model_settings
+from deepsea.settings import AugmentationRanges, ModelSettings, TrainSettings, bag_member_seed, load_model_settings
 
 SCHEMA = Path(__file__).parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -78,3 +78,14 @@ def test_fusion_schema_defaults_equal_dataclass_defaults() -> None:
     code_defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(FusionSettings()).items()}
     code_defaults["groups"] = [{**g, "features": list(g["features"])} for g in code_defaults["groups"]]
     assert schema_defaults == code_defaults
+
+
+def test_bag_members_get_their_own_seeds() -> None:
+    # members of one bag, and the entry's own seed, differ; the same numbers give the same seed on every run
+    seeds = [bag_member_seed(0, b) for b in range(28)]
+    assert len(set(seeds)) == 28 and 0 not in seeds
+    assert bag_member_seed(0, 1) == bag_member_seed(0, 1) != bag_member_seed(1, 0)
+    assert bag_member_seed(7, 0) != 7  # bag 0 is not the standard member's twin
+    schema = yaml.safe_load(SCHEMA.read_text())["$defs"]["model"]["properties"]["seed"]
+    assert all(isinstance(s, int) and s >= schema["minimum"] for s in seeds)  # a valid `seed` for the schema
+    assert load_model_settings(f'{{"name": "m_bag1", "split": "bag_1", "seed": {seeds[1]}}}').seed == seeds[1]

@@ -23,9 +23,12 @@ import numpy as np
 import pytest
 
 from deepsea.io import load_predictions
+from deepsea.settings import bag_member_seed
 from deepsea.submission import read_submission, score_submission
+from deepsea.train import load_model
 
 pytestmark = pytest.mark.slow
+PLAIN_BAG = ["plain", "plain_bag1", "plain_bag2"]  # TINY_CONFIG's bagged model: bags [1, 2]
 
 REPO = Path(__file__).parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -104,6 +107,9 @@ def test_final_submission_is_valid_and_learned(two_runs) -> None:
     # plain is bagged (bags: [1, 2]): its submission input is the bag's average
     assert (workdir / "results/predictions/plain/test_bagged.npy").exists()
     assert (workdir / "results/splits/bag_1.json").exists() and (workdir / "results/eval/plain_bag2.json").exists()
+    # each member from its own start: not a clone of the standard member that only saw another split
+    member_seeds = [load_model(workdir / f"results/models/{run}/model.pt", "cpu")[1].seed for run in PLAIN_BAG]
+    assert member_seeds == [0, bag_member_seed(0, 1), bag_member_seed(0, 2)]
     fused = json.loads((workdir / "results/eval/fused/cr4_ds.json").read_text())
     assert "unfused" in fused and "fusion_gain" in fused  # fused and unfused side by side
     assert (workdir / "results/fused/plain/test.npy").exists()  # the submission's input for a fused model

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
+import numpy as np
+
 from deepsea.errors import ConfigError
 
 
@@ -114,6 +116,14 @@ def _check_scalar(hint: Any, value: Any, where: str) -> Any:
     if isinstance(value, bool) and hint is not bool or not isinstance(value, expected):
         raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}.")
     return float(value) if hint is float else value
+
+
+def bag_member_seed(entry_seed: int, bag_seed: int) -> int:
+    """The training seed of an entry's bag member `bag_seed`: its own weight initialisation, minibatch order and
+    augmentation draws. With the entry's seed the members were clones from one start that differed only in their
+    split; deep ensembles get most of their diversity from independent starts. A hash of both numbers (not
+    `entry_seed + bag_seed`) keeps bag 0 from being the standard member's twin and members of one bag apart."""
+    return int(np.random.SeedSequence([entry_seed, bag_seed]).generate_state(1)[0])
 
 
 def load_json_argument(text_or_path: str, option: str) -> dict[str, Any]:

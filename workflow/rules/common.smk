@@ -6,7 +6,7 @@ from pathlib import Path
 
 from deepsea.config_layers import merged
 from deepsea.errors import ConfigError
-from deepsea.settings import load_model_settings
+from deepsea.settings import bag_member_seed, load_model_settings
 
 SUBMISSION = "results/submission/submission.csv.gz"
 CONDA_CPU = "../../envs/deepsea-cpu.yaml"  # used with --sdm conda; paths are relative to this file
@@ -40,13 +40,15 @@ wildcard_constraints:
 
 def model_runs():
     """Every model to train: each entry, plus `<name>_bag<seed>` for each of its bagging seeds (same settings,
-    trained on results/splits/bag_<seed>.json). `bags` itself is a workflow key, not a model setting.
+    trained on results/splits/bag_<seed>.json from its own start: deepsea.settings.bag_member_seed). `bags` itself
+    is a workflow key, not a model setting.
     """
     runs = {}
     for name, entry in config["models"].items():
         runs[name] = {key: value for key, value in entry.items() if key != "bags"}
         for seed in entry.get("bags", []):
-            runs[f"{name}_bag{seed}"] = {**runs[name], "split": f"bag_{seed}"}
+            member_seed = bag_member_seed(runs[name].get("seed", 0), seed)
+            runs[f"{name}_bag{seed}"] = {**runs[name], "split": f"bag_{seed}", "seed": member_seed}
     return runs
 
 
