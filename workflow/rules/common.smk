@@ -48,7 +48,11 @@ def model_runs():
         runs[name] = {key: value for key, value in entry.items() if key != "bags"}
         for seed in entry.get("bags", []):
             member_seed = bag_member_seed(runs[name].get("seed", 0), seed)
-            runs[f"{name}_bag{seed}"] = {**runs[name], "split": f"bag_{seed}", "seed": member_seed}
+            runs[f"{name}_bag{seed}"] = {
+                **runs[name],
+                "split": f"bag_{seed}",
+                "seed": member_seed,
+            }
     return runs
 
 
