@@ -57,3 +57,16 @@ def test_fraction_out_of_range() -> None:
     ids, labels, names = _data()
     with pytest.raises(ConfigError, match="valid_fraction"):
         stratified_split(ids, labels, names, 1.5, seed=0)
+
+
+def test_a_long_tail_of_small_classes_is_summarised_in_the_log(caplog) -> None:
+    """NDSB-like tails (dozens of classes under 10 images) get five named lines and a count, not a line each."""
+    names = [f"rare{k:02d}" for k in range(40)]
+    ids = [f"{name}/{i}.jpg" for name in names for i in range(2)]
+    labels = [k for k in range(40) for _ in range(2)]
+    with caplog.at_level("WARNING", logger="deepsea.splits"):
+        split = stratified_split(ids, labels, names, 0.1, seed=0)
+    assert len(split.notes) == 40  # the split file keeps every class's line
+    lines = caplog.text.splitlines()
+    assert len(lines) == 6 and sum("has only 2 image(s)" in line for line in lines) == 5
+    assert "and 35 more classes with fewer than 10 images, 35 of them without a validation image" in lines[-1]

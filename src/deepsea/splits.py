@@ -47,6 +47,10 @@ class Split:
             raise DeepseaError(f"{where}: not a split file made by `deepsea split` ({err}).") from err
 
 
+SMALL_CLASS_LINES = 5  # classes with fewer than 10 images named one per log line; the rest are counted
+NO_VALID_NOTE = " (no validation image: its validation metrics are undefined)"
+
+
 def _purpose_key(purpose: str) -> int:
     """A stable integer for `purpose` (Python's hash() is salted per process, so it cannot be used)."""
     return int.from_bytes(hashlib.sha256(purpose.encode()).digest()[:4], "little")
@@ -78,11 +82,19 @@ def stratified_split(
         if n < 10:
             notes.append(
                 f"class '{name}' has only {n} image(s): {n_valid} in validation, {n - n_valid} in training"
-                + (" (no validation image: its validation metrics are undefined)" if n_valid == 0 else "")
+                + (NO_VALID_NOTE if n_valid == 0 else "")
             )
         order = rng.permutation(n)
         valid_ids += members[order[:n_valid]].tolist()
         train_ids += members[order[n_valid:]].tolist()
-    for note in notes:
+    for note in notes[:SMALL_CLASS_LINES]:
         log.warning("%s", note)
+    if len(notes) > SMALL_CLASS_LINES:  # a long tail (NDSB's) would bury the log in one line per class
+        rest = notes[SMALL_CLASS_LINES:]
+        log.warning(
+            "... and %d more classes with fewer than 10 images, %d of them without a validation image (every "
+            "class's line is in the split file's notes)",
+            len(rest),
+            sum(NO_VALID_NOTE in note for note in rest),
+        )
     return Split(sorted(train_ids), sorted(valid_ids), seed, purpose, valid_fraction, notes)
