@@ -92,6 +92,11 @@ class PseudoLabelPool:
         return cls(test.subset(test.index_of(pool_ids, "the shard file")), probs[rows].astype(np.float32))
 
 
+def pseudo_labelled_per_batch(fraction: float, batch_size: int) -> int:
+    """round(fraction x batch size), but at least one image of each kind in every batch."""
+    return min(max(round(fraction * batch_size), 1), batch_size - 1)
+
+
 class PseudoLabelBatches(Dataset):
     """Item `step`: ([one (B, C, S, S) tensor per input], soft targets (B, classes)); the first B - n_pseudo rows are
     training images (one-hot targets), the last n_pseudo pseudo-labelled test images. A pure function of
@@ -109,7 +114,7 @@ class PseudoLabelBatches(Dataset):
         seed: int,
     ):
         self.train, self.pool, self.inputs, self.ranges, self.norm, self.seed = train, pool, inputs, ranges, norm, seed
-        self.n_pseudo = min(max(round(fraction * batch_size), 1), batch_size - 1)
+        self.n_pseudo = pseudo_labelled_per_batch(fraction, batch_size)
         self.n_train = batch_size - self.n_pseudo
         self.n_classes = pool.targets.shape[1]
 

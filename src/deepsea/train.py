@@ -35,7 +35,13 @@ from deepsea.errors import DeepseaError, NonFiniteError
 from deepsea.imageset import ImageSet
 from deepsea.io import atomic_path, read_json
 from deepsea.models.registry import build_model
-from deepsea.pseudo_labels import PseudoLabelBatches, PseudoLabelInputs, PseudoLabelPool, load_pseudo_label_pool
+from deepsea.pseudo_labels import (
+    PseudoLabelBatches,
+    PseudoLabelInputs,
+    PseudoLabelPool,
+    load_pseudo_label_pool,
+    pseudo_labelled_per_batch,
+)
 from deepsea.settings import ModelSettings, from_dict
 from deepsea.splits import Split
 
@@ -138,15 +144,21 @@ def train(
     pool = load_pseudo_label_pool(settings, pseudo_labels, data.class_names)
     optimizer = make_optimizer(settings, model)
     fingerprint = training_fingerprint(settings, train_set.ids.tolist(), pool)
+    labelled_per_batch = t.batch_size
+    if pool is not None:
+        labelled_per_batch -= pseudo_labelled_per_batch(settings.pseudo_label.fraction, t.batch_size)
     log.info(
-        "model %s: %s, %d parameters, %d training / %d validation images, %d steps on %s",
+        "model %s: %s, %d parameters, %d training / %d validation images, %d steps of %d on %s (%.1f epochs "
+        "of the training images)",
         settings.name,
         settings.architecture,
         sum(p.numel() for p in model.parameters()),
         len(train_set),
         len(valid_set),
         t.steps,
+        t.batch_size,
         device,
+        t.steps * labelled_per_batch / max(1, len(train_set)),
     )
 
     start_step, rows = 0, []
