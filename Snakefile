@@ -33,6 +33,10 @@ include: "workflow/rules/submission.smk"
 include: "workflow/rules/report.smk"
 
 
+onsuccess:
+    log_run_summary()
+
+
 rule final_submission:
     default_target: True
     input:

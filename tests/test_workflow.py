@@ -150,6 +150,12 @@ def test_final_submission_is_valid_and_learned(two_runs) -> None:
         assert "INFO deepsea: $ deepsea " in first_line, (log_file, first_line)
     log = (workdir / "results" / "logs" / "train_convnet" / "plain.log").read_text()
     assert "$ deepsea train --settings" in log.splitlines()[0]
+    assert re.search(r"120 steps of 16 on cpu \(\d+\.\d epochs of the training images\)", log)
+    # the run ends with every model's validation scores (and evaluate's warnings, if any): Snakemake's own log
+    run_log = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))[0]  # the fixture's run: the first
+    summary = run_log.read_text().split("deepsea: validation log loss (results/eval/):\n")[1]
+    assert re.search(rf"  plain +{scores['valid']['log_loss']:.4f}   centre view", summary)
+    assert re.search(rf"  cr4_ds \(fused\) +{fused['valid']['log_loss']:.4f}", summary)
 
 
 def test_second_dry_run_has_nothing_to_do(two_runs) -> None:

@@ -4,8 +4,11 @@ import re
 import sys
 from pathlib import Path
 
+from snakemake.logging import logger
+
 from deepsea.config_layers import merged
 from deepsea.errors import ConfigError
+from deepsea.run_summary import run_summary
 from deepsea.settings import bag_member_seed, load_model_settings
 
 SUBMISSION = "results/submission/submission.csv.gz"
@@ -368,3 +371,15 @@ def report_figures():
     if config["ensemble"]["models"]:
         figures.append("results/report/ensemble.png")
     return figures
+
+
+def log_run_summary():
+    """After a successful run: every configured model's validation scores and evaluate's warnings, so that a model
+    that did not learn, or that TTA or fusion made worse, shows where the run ends (deepsea.run_summary).
+    """
+    evaluations = [f"results/eval/{run}.json" for run in RUNS]
+    evaluations += [
+        f"results/eval/fused/{name}.json" for name in config["fusion"]["models"]
+    ]
+    for line in run_summary(evaluations):
+        logger.info(line)

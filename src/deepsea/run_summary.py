@@ -1,0 +1,39 @@
+"""What a finished `snakemake` run prints last: each model's validation scores and every warning `evaluate` raised.
+
+The per-job logs hold everything, but nobody reads 75 log files after a run that ended green. A user who pointed
+the pipeline at new data needs to see, where the run ends, that a model did not learn or that TTA hurt it, with
+the key to change (the warnings are written by `deepsea.evaluate.diagnose`). Read-only: it prints, never fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def run_summary(eval_paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Lines of the summary for the evaluation files that exist (a run with one target leaves the others out)."""
+    rows: list[str] = []
+    problems: dict[str, list[str]] = {}  # fix -> the problems it answers, so a fix shared by many models shows once
+    for path in map(Path, eval_paths):
+        try:
+            scores = json.loads(path.read_text())
+            name = path.stem if path.parent.name != "fused" else f"{path.stem} (fused)"
+            line = f"  {name:<36} {scores['valid']['log_loss']:.4f}"
+            if "centre" in scores:
+                line += f"   centre view {scores['centre']['log_loss']:.4f}"
+            rows.append(line + f"   class prior {scores['class_prior']['log_loss']:.4f}")
+            for warning in scores.get("warnings", []):
+                problems.setdefault(warning["fix"], []).append(f"  {name}: {warning['problem']}")
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not there yet, or written by an older version: the summary is a courtesy
+    if not rows:
+        return []
+    lines = ["deepsea: validation log loss (results/eval/):", *rows]
+    if problems:
+        lines.append(f"deepsea: {sum(map(len, problems.values()))} warning(s) about these results:")
+        for fix, found in problems.items():
+            lines += [*found, f"    -> {fix}"]
+    return lines

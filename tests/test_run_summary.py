@@ -1,0 +1,53 @@
+"""The summary a finished run prints: scores of the evaluations that exist, and their warnings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from deepsea.run_summary import run_summary
+
+
+def _write(path: Path, valid: float, prior: float, centre: float | None = None, warnings: list | None = None) -> Path:
+    scores = {"valid": {"log_loss": valid}, "class_prior": {"log_loss": prior}, "warnings": warnings or []}
+    if centre is not None:
+        scores["centre"] = {"log_loss": centre}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(scores))
+    return path
+
+
+TTA_WORSE = {"problem": "test-time augmentation made it worse", "fix": "train longer"}
+
+
+def test_scores_and_warnings_of_existing_evaluations(tmp_path: Path) -> None:
+    plain = _write(tmp_path / "plain.json", 2.9168, 4.1436, 2.8704, [TTA_WORSE])
+    fused = _write(tmp_path / "fused" / "plain.json", 2.894, 4.1436)
+    missing = tmp_path / "cr4_ds.json"
+    broken = tmp_path / "old.json"
+    broken.write_text("{not json")
+    lines = run_summary([plain, missing, broken, fused])
+    assert lines[0] == "deepsea: validation log loss (results/eval/):"
+    assert "plain" in lines[1] and "2.9168" in lines[1] and "centre view 2.8704" in lines[1] and "4.1436" in lines[1]
+    assert "plain (fused)" in lines[2] and "2.8940" in lines[2] and "centre" not in lines[2]
+    assert lines[3] == "deepsea: 1 warning(s) about these results:"
+    assert lines[4:] == ["  plain: test-time augmentation made it worse", "    -> train longer"]
+
+
+def test_a_fix_shared_by_several_models_is_given_once(tmp_path: Path) -> None:
+    fusion_worse = {"problem": "fusion made it worse", "fix": "other groups"}
+    a = _write(tmp_path / "a.json", 1.0, 2.0, 0.9, [TTA_WORSE])
+    b = _write(tmp_path / "b.json", 1.0, 2.0, 0.9, [TTA_WORSE, fusion_worse])
+    lines = run_summary([a, b])
+    assert lines[3:] == [
+        "deepsea: 3 warning(s) about these results:",
+        "  a: test-time augmentation made it worse",
+        "  b: test-time augmentation made it worse",
+        "    -> train longer",
+        "  b: fusion made it worse",
+        "    -> other groups",
+    ]
+
+
+def test_nothing_evaluated_prints_nothing(tmp_path: Path) -> None:
+    assert run_summary([tmp_path / "plain.json"]) == []
