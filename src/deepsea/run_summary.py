@@ -2,7 +2,8 @@
 
 The per-job logs hold everything, but nobody reads 75 log files after a run that ended green. A user who pointed
 the pipeline at new data needs to see, where the run ends, that a model did not learn or that TTA hurt it, with
-the key to change (the warnings are written by `deepsea.evaluate.diagnose`). Read-only: it prints, never fails.
+the key to change (the warnings are written by `deepsea.evaluate.diagnose`). It reads and never fails: a missing
+or unreadable evaluation is left out. Cluster jobs run with `--no-hooks`, so only the submitting Snakemake prints it.
 """
 
 from __future__ import annotations
