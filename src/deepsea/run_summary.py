@@ -8,10 +8,12 @@ or unreadable evaluation is left out. Cluster jobs run with `--no-hooks`, so onl
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
+
+from deepsea.errors import DeepseaError
+from deepsea.io import read_json
 
 
 def run_summary(eval_paths: Iterable[str | os.PathLike[str]]) -> list[str]:
@@ -20,7 +22,7 @@ def run_summary(eval_paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     problems: dict[str, list[str]] = {}  # fix -> the problems it answers, so a fix shared by many models shows once
     for path in map(Path, eval_paths):
         try:
-            scores = json.loads(path.read_text())
+            scores = read_json(path)
             name = path.stem if path.parent.name != "fused" else f"{path.stem} (fused)"
             line = f"  {name:<36} {scores['valid']['log_loss']:.4f}"
             if "centre" in scores:
@@ -28,7 +30,7 @@ def run_summary(eval_paths: Iterable[str | os.PathLike[str]]) -> list[str]:
             rows.append(line + f"   class prior {scores['class_prior']['log_loss']:.4f}")
             for warning in scores.get("warnings", []):
                 problems.setdefault(warning["fix"], []).append(f"  {name}: {warning['problem']}")
-        except (OSError, ValueError, KeyError, TypeError):
+        except (DeepseaError, OSError, ValueError, KeyError, TypeError):  # e.g. missing, malformed, older
             continue  # not there yet, or written by an older version: the summary is a courtesy
     if not rows:
         return []
