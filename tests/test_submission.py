@@ -32,6 +32,18 @@ def test_identical_bytes(tmp_path: Path) -> None:
     assert (tmp_path / "a.csv.gz").read_bytes() == (tmp_path / "b.csv.gz").read_bytes()
 
 
+def test_commas_and_quotes_in_names_round_trip(tmp_path: Path) -> None:
+    """File and folder names may hold CSV's own characters ('img, 2.jpg', 'copepod "cyclopoid"'): quoted, not split."""
+    ids = ["img, 2.jpg", 'say "hi".png', "plain.jpg"]
+    classes = ["copepod, small", 'diatom "chain"', "radiolarian"]
+    write_submission(tmp_path / "s.csv.gz", ids, classes, _probs())
+    read_ids, columns, probs = read_submission(tmp_path / "s.csv.gz")
+    assert sorted(read_ids) == sorted(ids) and columns == sorted(classes)
+    assert probs.shape == (3, 3)
+    row = read_ids.index("img, 2.jpg")
+    np.testing.assert_allclose(probs[row], [0.2, 0.5, 0.3], atol=1e-6)  # columns sorted: 'copepod, ...' first
+
+
 def test_class_order_file(tmp_path: Path) -> None:
     (tmp_path / "order.txt").write_text("c_class\na_class\nb_class\n")
     write_submission(tmp_path / "s.csv.gz", IDS, CLASSES, _probs(), class_order=str(tmp_path / "order.txt"))

@@ -360,16 +360,23 @@ def test_same_config_same_bytes(two_runs) -> None:
 
 
 def test_users_own_folder_of_pngs(tmp_path: Path, two_runs) -> None:
-    """`--configfile=mine.yaml final_submission` with data outside the demo folder, in another format (PNG)."""
+    """`--configfile=mine.yaml final_submission` with data outside the demo folder, in another format (PNG), under a
+    path with a space, a class folder and a test file whose names hold a comma, a space and non-ASCII letters."""
     import cv2
 
     demo = two_runs[0] / "data" / "demo"
+    mydata = tmp_path / "my data"
     for jpg in [*demo.glob("train/*/*.jpg"), *demo.glob("test/*.jpg")]:
-        png = tmp_path / "mydata" / jpg.relative_to(demo).with_suffix(".png")
+        png = mydata / jpg.relative_to(demo).with_suffix(".png")
         png.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(png), cv2.imread(str(jpg), cv2.IMREAD_GRAYSCALE))
+    renamed_class = "copépod, large"
+    first_class = sorted((mydata / "train").iterdir())[0]
+    first_class.rename(mydata / "train" / renamed_class)
+    first_test = sorted((mydata / "test").iterdir())[0]
+    first_test.rename(mydata / "test" / "läppchen, 1.png")
     workdir = _workdir(tmp_path / "wf")
-    mine = f"data: {{train_dir: {tmp_path}/mydata/train, test_dir: {tmp_path}/mydata/test}}\n"
+    mine = f"data:\n  train_dir: '{mydata}/train'\n  test_dir: '{mydata}/test'\n"
     (workdir / "mine.yaml").write_text(TINY_CONFIG + mine)
     result = subprocess.run(
         [*SNAKEMAKE, "--cores", "2", "--configfile=mine.yaml", "final_submission"],
@@ -380,8 +387,9 @@ def test_users_own_folder_of_pngs(tmp_path: Path, two_runs) -> None:
     )
     assert result.returncode == 0, result.stderr[-4000:]
     assert not (workdir / "data" / "demo").exists()  # the demo generator did not run
-    ids, _, _ = read_submission(workdir / "results" / "submission" / "submission.csv.gz")
+    ids, classes, _ = read_submission(workdir / "results" / "submission" / "submission.csv.gz")
     assert len(ids) == 40 and all(i.endswith(".png") for i in ids)
+    assert "läppchen, 1.png" in ids and renamed_class in classes
 
 
 def test_mistyped_key_is_named(tmp_path: Path) -> None:

@@ -90,9 +90,10 @@ def write_submission(
     validate_submission(ids, columns, probs, ids, class_names)
     order = sorted(range(len(ids)), key=lambda i: _natural_key(ids[i]))
     text = io.StringIO()
-    text.write("image," + ",".join(columns) + "\n")
-    for i in order:
-        text.write(ids[i] + "," + ",".join(f"{p:.6g}" for p in probs[i]) + "\n")
+    # csv quotes an id or class name holding a comma or quote (a file 'img, 2.jpg'); plain names are written as is
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["image", *columns])
+    writer.writerows([ids[i], *(f"{p:.6g}" for p in probs[i])] for i in order)
     write_gzip_text(path, text.getvalue())
     log.info("wrote %s: %d images x %d classes", path, len(ids), len(columns))
 
