@@ -12,7 +12,7 @@ import pytest
 from deepsea.errors import BadImageError, DeepseaError
 from deepsea.images import read_gray
 from deepsea.imageset import NO_LABEL, ImageSet
-from deepsea.pack import pack
+from deepsea.pack import list_files, pack
 
 
 def _write(path: Path, image: np.ndarray) -> Path:
@@ -83,10 +83,32 @@ def test_conversions_to_gray_uint8(tmp_path: Path) -> None:
     s = read_gray(_write(tmp_path / "s.png", sixteen))
     assert "uint16" in s.converted_from
     np.testing.assert_array_equal(s.pixels, gray)
+    camera_12_bit = (gray.astype(np.uint32) * 4095 // 255).astype(np.uint16)  # values 0-4095 in a 16-bit file
+    twelve = read_gray(_write(tmp_path / "twelve.png", camera_12_bit))
+    assert twelve.converted_from == "uint16 (12-bit)"
+    np.testing.assert_array_equal(twelve.pixels, gray)  # not 16x darker: the background stays background
+    floats = read_gray(_write(tmp_path / "f.tiff", gray.astype(np.float32) / 255.0))
+    assert floats.converted_from == "float32"
+    np.testing.assert_array_equal(floats.pixels, gray)
     a = read_gray(_write(tmp_path / "a.png", alpha))
     assert a.converted_from == "alpha" and (a.pixels == 255).all()
     assert read_gray(_write(tmp_path / "t.tiff", gray)).pixels.shape == gray.shape
     assert read_gray(_write(tmp_path / "b.bmp", gray)).pixels.shape == gray.shape
+
+
+def test_gif_is_an_image_when_opencv_decodes_it(tmp_path: Path) -> None:
+    """OpenCV 4.11+ reads GIF; a folder of GIFs must not be reported as 'not an image file'."""
+    gray = np.tile(np.arange(0, 250, 10, dtype=np.uint8), (12, 1))
+    try:
+        ok, _ = cv2.imencode(".gif", cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
+    except cv2.error:
+        ok = False
+    if not ok:
+        pytest.skip(f"OpenCV {cv2.__version__} has no GIF codec")
+    path = _write(tmp_path / "train" / "a" / "x.GIF", cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
+    images, problems, _ = list_files(tmp_path / "train", "train")
+    assert images == [(path, "a")] and not problems
+    assert read_gray(path).pixels.shape == gray.shape
 
 
 def _bad_folder(tmp_path: Path) -> Path:

@@ -39,6 +39,9 @@ IMAGE_EXTENSIONS = frozenset(
         ".exr",
         ".hdr",
         ".pic",
+        ".gif",  # the formats below: OpenCV 4.11 and later (older builds report them as unreadable)
+        ".avif",
+        ".pfm",
     }
 )
 
@@ -67,7 +70,9 @@ def read_gray(path: str | Path) -> DecodedImage:
         raise BadImageError(f"{path}: empty file (0 bytes).")
     image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise BadImageError(f"{path}: not a readable image (corrupt, truncated or unsupported format).")
+        raise BadImageError(
+            f"{path}: not a readable image (corrupt, truncated, or a format OpenCV {cv2.__version__} cannot decode)."
+        )
     if _truncated_jpeg(raw):
         raise BadImageError(f"{path}: truncated JPEG (no end-of-image marker; it decodes with a grey band).")
     return to_gray_uint8(image, path)
@@ -88,8 +93,9 @@ def to_gray_uint8(image: np.ndarray, path: str | Path = "<array>") -> DecodedIma
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.dtype != np.uint8:
-        notes.append(f"{image.dtype}")
-        image = _scale_to_uint8(image)
+        source = image.dtype
+        image, bits = _scale_to_uint8(image)
+        notes.append(f"{source}" if bits is None else f"{source} ({bits}-bit)")
     if image.ndim == 3:
         if image.shape[2] == 4:
             notes.append("alpha")
@@ -107,11 +113,32 @@ def to_gray_uint8(image: np.ndarray, path: str | Path = "<array>") -> DecodedIma
     return DecodedImage(np.ascontiguousarray(image), ", ".join(notes) or None)
 
 
-def _scale_to_uint8(image: np.ndarray) -> np.ndarray:
-    """Map 16-bit ints to 8 bits by their type range, floats by [0, 1] (values outside are clipped)."""
-    if np.issubdtype(image.dtype, np.integer):
+CAMERA_BIT_DEPTHS = (8, 10, 12, 14, 16)  # what scientific cameras store, often in a 16-bit container
+
+
+def _scale_to_uint8(image: np.ndarray) -> tuple[np.ndarray, int | None]:
+    """Map 16-bit (or float) pixels to 8 bits; returns (pixels, bit depth used, or None for the type's full range).
+
+    Unsigned images are scaled by the bit depth their values use, rounded up to a camera's (8, 10, 12, 14, 16):
+    12-bit camera data in a 16-bit file (values 0-4095) scaled by 65535 would turn the white background into near
+    black, i.e. all ink. Plankton images have a light background, so an image's maximum shows its depth. Floats in
+    [0, 1] are scaled by 255, larger floats (and signed integers with no negative value) like unsigned integers;
+    negative floats become black, NaN and inf white (background)."""
+    if np.issubdtype(image.dtype, np.signedinteger) and image.min(initial=0) < 0:  # truly signed data: its range
         info = np.iinfo(image.dtype)
         scaled = (image.astype(np.float64) - info.min) / (info.max - info.min) * 255.0
+        return np.clip(np.round(scaled), 0, 255).astype(np.uint8), None
+    values = image.astype(np.float64)
+    finite = np.isfinite(values)
+    peak = float(values.max(initial=0.0, where=finite))
+    values[~finite] = np.inf  # NaN (and inf) clip to white: background
+    full_range = np.iinfo(image.dtype).max.bit_length() if image.dtype.kind in "ui" else None
+    if image.dtype.kind == "f" and peak <= 1.0:
+        scale, bits = 255.0, None
     else:
-        scaled = np.nan_to_num(image.astype(np.float64), nan=1.0) * 255.0
-    return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+        used = max(8, int(np.ceil(peak)).bit_length())
+        bits = next((b for b in CAMERA_BIT_DEPTHS if b >= used), used)
+        scale = 255.0 / (2**bits - 1)
+        if bits == full_range:
+            bits = None  # the type's whole range: nothing worth reporting beyond the type
+    return np.clip(np.round(values * scale), 0, 255).astype(np.uint8), bits
