@@ -151,3 +151,61 @@ def test_empty_class_and_missing_folder(tmp_path: Path) -> None:
         pack(tmp_path / "train", "train", tmp_path / "o.npz", tmp_path / "r.json")
     with pytest.raises(DeepseaError, match="data.test_dir"):
         pack(tmp_path / "nowhere", "test", tmp_path / "o.npz", tmp_path / "r.json")
+
+
+def _blob_images(root: Path, background: int, ink: int, per_class: int = 3) -> dict[str, np.ndarray]:
+    """Two classes of discs (small, large) on a plain background; returns {id: pixels} as written."""
+    written = {}
+    for cls, radius in (("small", 4), ("large", 9)):
+        for i in range(per_class):
+            image = np.full((24 + i, 26), background, np.uint8)
+            cv2.circle(image, (13, 12), radius, ink, -1)
+            _write(root / cls / f"{i}.png", image)
+            written[f"{cls}/{i}.png"] = image
+    return written
+
+
+def test_dark_background_is_measured_and_inverted(tmp_path: Path) -> None:
+    """Light organisms on black (UVP images, digits) are stored as dark on white, the convention of every stage."""
+    written = _blob_images(tmp_path / "train", background=10, ink=230)
+    report = pack(tmp_path / "train", "train", tmp_path / "train.npz", tmp_path / "report.json")
+    assert report.background == "dark" and report.border_level == 10
+    assert json.loads((tmp_path / "report.json").read_text())["background"] == "dark"
+    packed = ImageSet.load(tmp_path / "train.npz")
+    for image_id, pixels in zip(packed.ids.tolist(), packed, strict=True):
+        np.testing.assert_array_equal(pixels, 255 - written[image_id])
+
+
+def test_light_background_is_kept_and_the_setting_overrides(tmp_path: Path) -> None:
+    written = _blob_images(tmp_path / "light", background=245, ink=30)
+    report = pack(tmp_path / "light", "train", tmp_path / "l.npz", tmp_path / "l.json")
+    assert report.background == "light"
+    packed = ImageSet.load(tmp_path / "l.npz")
+    np.testing.assert_array_equal(packed.image(0), written[packed.ids[0]])
+    dark = _blob_images(tmp_path / "dark", background=10, ink=230)
+    forced = pack(tmp_path / "dark", "train", tmp_path / "d.npz", tmp_path / "d.json", background="light")
+    assert forced.background == "light"  # as configured, not measured: stored as read
+    packed = ImageSet.load(tmp_path / "d.npz")
+    np.testing.assert_array_equal(packed.image(0), dark[packed.ids[0]])
+
+
+def test_test_set_follows_the_training_sets_background(tmp_path: Path) -> None:
+    """A test set is packed with the training set's decision, even one whose own borders would say otherwise."""
+    from deepsea.pack import background_of_report
+
+    _blob_images(tmp_path / "train", background=10, ink=230)
+    pack(tmp_path / "train", "train", tmp_path / "train.npz", tmp_path / "train.json")
+    full = np.full((20, 20), 230, np.uint8)  # a test image filled by its organism: its border looks light
+    _write(tmp_path / "test" / "1.png", full)
+    test = pack(
+        tmp_path / "test",
+        "test",
+        tmp_path / "test.npz",
+        tmp_path / "t.json",
+        background=background_of_report(tmp_path / "train.json"),
+    )
+    assert test.background == "dark"
+    np.testing.assert_array_equal(ImageSet.load(tmp_path / "test.npz").image(0), 255 - full)
+    (tmp_path / "old.json").write_text('{"subset": "train"}')
+    with pytest.raises(DeepseaError, match="no 'background'.*repack"):
+        background_of_report(tmp_path / "old.json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from deepsea.run_summary import run_summary
+from deepsea.run_summary import data_summary, run_summary
 
 
 def _write(path: Path, valid: float, prior: float, centre: float | None = None, warnings: list | None = None) -> Path:
@@ -51,3 +51,25 @@ def test_a_fix_shared_by_several_models_is_given_once(tmp_path: Path) -> None:
 
 def test_nothing_evaluated_prints_nothing(tmp_path: Path) -> None:
     assert run_summary([tmp_path / "plain.json"]) == []
+
+
+def test_data_lines_come_from_real_pack_reports(tmp_path: Path) -> None:
+    """Counts, sizes, a dark background, skipped and converted files: read from what `pack` writes."""
+    import cv2
+    import numpy as np
+
+    from deepsea.pack import pack
+
+    for cls, side in (("a", 12), ("b", 30)):
+        image = np.full((side, side), 5, np.uint8)  # light organisms on black
+        cv2.circle(image, (side // 2, side // 2), side // 4, 220, -1)
+        (tmp_path / "train" / cls).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "train" / cls / "1.png"), image)
+    cv2.imwrite(str(tmp_path / "train" / "b" / "2.png"), np.full((9, 9, 3), 5, np.uint8) + np.uint8([0, 0, 90]))
+    (tmp_path / "train" / "a" / "notes.txt").write_text("not an image")
+    pack(tmp_path / "train", "train", tmp_path / "train.npz", tmp_path / "train_report.json", on_bad_image="skip")
+    lines = data_summary([tmp_path / "train_report.json", tmp_path / "test_report.json"])  # no test report yet
+    assert lines[0] == "deepsea: data (results/data/):" and len(lines) == 2
+    assert lines[1].startswith("  train: 3 images in 2 classes, 9-30 px, dark background (stored inverted")
+    assert "1 bad file(s) skipped" in lines[1] and "converted: 1 colour" in lines[1]
+    assert data_summary([tmp_path / "nothing.json"]) == []

@@ -153,7 +153,10 @@ def test_final_submission_is_valid_and_learned(two_runs) -> None:
     assert re.search(r"120 steps of 16 on cpu \(\d+\.\d epochs of the training images\)", log)
     # the run ends with every model's validation scores (and evaluate's warnings, if any): Snakemake's own log
     run_log = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))[0]  # the fixture's run: the first
-    summary = run_log.read_text().split("deepsea: validation log loss (results/eval/):\n")[1]
+    data, summary = run_log.read_text().split("deepsea: validation log loss (results/eval/):\n")
+    assert re.search(
+        r"deepsea: data \(results/data/\):\n  train: 150 images in 4 classes, \d+-\d+ px\n  test: 40", data
+    )
     assert re.search(rf"  plain +{scores['valid']['log_loss']:.4f}   centre view", summary)
     assert re.search(rf"  cr4_ds \(fused\) +{fused['valid']['log_loss']:.4f}", summary)
 

@@ -31,9 +31,10 @@ def _cmd_make_demo_data(a: argparse.Namespace) -> None:
 
 
 def _cmd_pack(a: argparse.Namespace) -> None:
-    from deepsea.pack import pack
+    from deepsea.pack import background_of_report, pack
 
-    pack(a.dir, a.subset, a.out, a.report, on_bad_image=a.on_bad_image, workers=a.workers)
+    background = background_of_report(a.background_from) if a.background_from else a.background
+    pack(a.dir, a.subset, a.out, a.report, on_bad_image=a.on_bad_image, workers=a.workers, background=background)
 
 
 def _cmd_split(a: argparse.Namespace) -> None:
@@ -214,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", required=True, help="JSON report to write (counts, skipped files)")
     p.add_argument("--on-bad-image", choices=["error", "skip"], default="error")
     p.add_argument("--workers", type=int, default=1, help="decoding threads")
+    p.add_argument(
+        "--background",
+        choices=["auto", "light", "dark"],
+        default="auto",
+        help="light (plankton) or dark image background; dark images are stored inverted. auto: measured",
+    )
+    p.add_argument("--background-from", help="a training set's pack report: pack with its background (test sets)")
 
     p = add("split", _cmd_split, "stratified train/validation split of the packed training data")
     p.add_argument("--data", required=True, help="packed training data (.npz)")

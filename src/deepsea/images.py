@@ -54,6 +54,12 @@ class DecodedImage:
     converted_from: str | None  # e.g. "colour", "16-bit", "alpha"; None if it already was 8-bit gray
 
 
+def border_level(pixels: np.ndarray) -> float:
+    """Median gray value of an image's outermost pixels: its background level (light ~255 in plankton images)."""
+    frame = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    return float(np.median(frame))
+
+
 def is_image_file(path: Path) -> bool:
     """True if the extension is one OpenCV decodes (case-insensitive)."""
     return path.suffix.lower() in IMAGE_EXTENSIONS

@@ -8,6 +8,12 @@ the sorted sub-folder names, so the label numbering does not depend on the file 
 Bad input (unreadable, empty, zero-size, a non-image file, a file outside any class folder) either stops packing
 with one error that lists every bad file (`on_bad_image: error`, the default) or is skipped and listed in the
 report (`on_bad_image: skip`). Hidden files (`.DS_Store`, `._x.jpg`) are ignored silently.
+
+Background: every later stage assumes the plankton convention, dark organisms on a light background (warps pad
+with white, images become "ink" by inversion, the features measure ink). Data with a dark background (UVP plankton
+images, fluorescence, white-on-black digits) is inverted here, once, so the rest of the pipeline needs no second
+convention. `background: auto` decides from the training images' borders (the median of their border medians
+below 128 means dark); the test set is packed with the training set's decision, never its own.
 """
 
 from __future__ import annotations
@@ -19,17 +25,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from tqdm import tqdm
 
 from deepsea.errors import BadImageError, DeepseaError
-from deepsea.images import DecodedImage, is_image_file, read_gray
+from deepsea.images import DecodedImage, border_level, is_image_file, read_gray
 from deepsea.imageset import NO_LABEL, ImageSet
-from deepsea.io import write_json
+from deepsea.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 
 Subset = Literal["train", "test"]
 OnBadImage = Literal["error", "skip"]
+Background = Literal["auto", "light", "dark"]
+DARK_BELOW = 128  # a data set whose typical border pixel is darker than mid-gray has a dark background
 
 
 @dataclass
@@ -44,6 +53,21 @@ class PackReport:
     converted: dict[str, int] = field(default_factory=dict)
     min_side: int = 0
     max_side: int = 0
+    background: str = "light"  # what the images were: "dark" ones are stored inverted (light background)
+    border_level: float | None = None  # median of the images' border medians (None when not measured)
+
+
+def detect_background(level: float) -> str:
+    """'dark' when the typical border gray level is below mid-gray, else 'light'."""
+    return "dark" if level < DARK_BELOW else "light"
+
+
+def background_of_report(report_path: str | os.PathLike[str]) -> Background:
+    """The background a data set was packed with (its pack report), so its test set is packed the same way."""
+    value = read_json(report_path).get("background")
+    if value not in ("light", "dark"):
+        raise DeepseaError(f"{report_path}: no 'background' in this pack report; repack the training data.")
+    return value
 
 
 def list_files(root: Path, subset: Subset) -> tuple[list[tuple[Path, str]], list[dict[str, str]], list[str]]:
@@ -106,8 +130,12 @@ def pack(
     report_path: str | os.PathLike[str],
     on_bad_image: OnBadImage = "error",
     workers: int = 1,
+    background: Background = "auto",
 ) -> PackReport:
-    """Pack the images under `root` into `out` (.npz) and write a JSON report; return the report."""
+    """Pack the images under `root` into `out` (.npz) and write a JSON report; return the report.
+
+    `background`: "light" (plankton), "dark" (inverted while packing) or "auto" (measured from the images' borders;
+    pass the training set's decision when packing its test set, see `background_of_report`)."""
     root = Path(root)
     files, problems, class_names = list_files(root, subset)
     label_of = {name: i for i, name in enumerate(class_names)}
@@ -153,6 +181,21 @@ def pack(
         report.per_class = dict(zip(class_names, counts, strict=True))
     for kind, n in report.converted.items():
         log.warning("%s: converted %d %s image(s) to 8-bit grayscale", root, n, kind)
+    report.border_level = float(np.median([border_level(p) for p in pixels]))
+    report.background = background if background != "auto" else detect_background(report.border_level)
+    log.info(
+        "%s: background %s (%s; median border gray level %.0f)%s",
+        root,
+        report.background,
+        "measured" if background == "auto" else "as configured",
+        report.border_level,
+        ": stored inverted, dark organisms on white as every later stage expects"
+        if report.background == "dark"
+        else "",
+    )
+    if report.background == "dark":
+        for p in pixels:
+            np.subtract(255, p, out=p)  # in place: a test set of 130,000 images is not held twice
 
     images = ImageSet.from_images(pixels, ids, labels, class_names)
     images.save(out)

@@ -16,6 +16,28 @@ from deepsea.errors import DeepseaError
 from deepsea.io import read_json
 
 
+def data_summary(report_paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """One line per packed subset (results/data/*_report.json): what was read, so a surprise shows at the end."""
+    rows: list[str] = []
+    for path in map(Path, report_paths):
+        try:
+            report = read_json(path)
+            line = f"  {report['subset']}: {report['n_images']} images"
+            if report["per_class"]:
+                line += f" in {len(report['per_class'])} classes"
+            line += f", {report['min_side']}-{report['max_side']} px"
+            if report.get("background") == "dark":
+                line += ", dark background (stored inverted: data.background)"
+            if report["skipped"]:
+                line += f", {len(report['skipped'])} bad file(s) skipped (listed in {path})"
+            if report["converted"]:
+                line += ", converted: " + ", ".join(f"{n} {kind}" for kind, n in report["converted"].items())
+            rows.append(line)
+        except (DeepseaError, OSError, ValueError, KeyError, TypeError):
+            continue  # the summary is a courtesy (see run_summary)
+    return ["deepsea: data (results/data/):", *rows] if rows else []
+
+
 def run_summary(eval_paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     """Lines of the summary for the evaluation files that exist (a run with one target leaves the others out)."""
     rows: list[str] = []

@@ -8,7 +8,7 @@ from snakemake.logging import logger
 
 from deepsea.config_layers import merged
 from deepsea.errors import ConfigError
-from deepsea.run_summary import run_summary
+from deepsea.run_summary import data_summary, run_summary
 from deepsea.settings import bag_member_seed, load_model_settings
 
 SUBMISSION = "results/submission/submission.csv.gz"
@@ -381,5 +381,6 @@ def log_run_summary():
     evaluations += [
         f"results/eval/fused/{name}.json" for name in config["fusion"]["models"]
     ]
-    for line in run_summary(evaluations):
+    reports = [f"results/data/{subset}_report.json" for subset in ("train", "test")]
+    for line in data_summary(reports) + run_summary(evaluations):
         logger.info(line)

@@ -31,6 +31,10 @@ rule demo_data:
 rule pack:
     input:
         data_source,
+        # the test set is packed with the training set's background (light, or dark and inverted)
+        train_report=lambda w: (
+            "results/data/train_report.json" if w.subset == "test" else []
+        ),
     output:
         data="results/data/{subset}.npz",
         report="results/data/{subset}_report.json",
@@ -50,6 +54,12 @@ rule pack:
     params:
         folder=lambda w: config["data"][f"{w.subset}_dir"],
         on_bad_image=config["data"]["on_bad_image"],
+        background=lambda w, input: (
+            f"--background-from {input.train_report}"
+            if w.subset == "test"
+            else f"--background {config['data']['background']}"
+        ),
     shell:
         "deepsea pack --dir {params.folder:q} --subset {wildcards.subset} --out {output.data} "
-        "--report {output.report} --on-bad-image {params.on_bad_image} --workers {threads} > {log} 2>&1"
+        "--report {output.report} --on-bad-image {params.on_bad_image} {params.background} --workers {threads} "
+        "> {log} 2>&1"
