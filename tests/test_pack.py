@@ -209,3 +209,15 @@ def test_test_set_follows_the_training_sets_background(tmp_path: Path) -> None:
     (tmp_path / "old.json").write_text('{"subset": "train"}')
     with pytest.raises(DeepseaError, match="no 'background'.*repack"):
         background_of_report(tmp_path / "old.json")
+
+
+def test_symlinked_folders_are_followed_once(tmp_path: Path) -> None:
+    """A test folder assembled from links: a linked sub-folder is read, a link back to a parent does not loop."""
+    gray = np.full((10, 10), 200, np.uint8)
+    _write(tmp_path / "elsewhere" / "batch2" / "2.png", gray)
+    _write(tmp_path / "test" / "batch1" / "1.png", gray)
+    (tmp_path / "test" / "batch2").symlink_to(tmp_path / "elsewhere" / "batch2", target_is_directory=True)
+    (tmp_path / "test" / "batch1" / "loop").symlink_to(tmp_path / "test", target_is_directory=True)
+    report = pack(tmp_path / "test", "test", tmp_path / "test.npz", tmp_path / "r.json")
+    assert report.n_images == 2
+    assert ImageSet.load(tmp_path / "test.npz").ids.tolist() == ["batch1/1.png", "batch2/2.png"]

@@ -108,10 +108,20 @@ def list_files(root: Path, subset: Subset) -> tuple[list[tuple[Path, str]], list
 
 
 def _walk(folder: Path) -> list[Path]:
-    """All non-hidden files below `folder`, sorted (sorted: the packed order must not depend on the file system)."""
+    """All non-hidden files below `folder`, sorted (sorted: the packed order must not depend on the file system).
+
+    Symlinked sub-folders are followed (data sets are often assembled from links), each real folder once, so a
+    link back to a parent cannot loop."""
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    seen = {os.path.realpath(folder)}
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        kept = []
+        for d in sorted(d for d in dirnames if not d.startswith(".")):
+            real = os.path.realpath(os.path.join(dirpath, d))
+            if real not in seen:
+                seen.add(real)
+                kept.append(d)
+        dirnames[:] = kept
         found += [Path(dirpath, f) for f in filenames if not f.startswith(".")]
     return sorted(found)
 
