@@ -169,7 +169,7 @@ def test_dark_background_is_measured_and_inverted(tmp_path: Path) -> None:
     """Light organisms on black (UVP images, digits) are stored as dark on white, the convention of every stage."""
     written = _blob_images(tmp_path / "train", background=10, ink=230)
     report = pack(tmp_path / "train", "train", tmp_path / "train.npz", tmp_path / "report.json")
-    assert report.background == "dark" and report.border_level == 10
+    assert report.background == "dark" and report.border_level == 10 and report.ink_contrast > 0
     assert json.loads((tmp_path / "report.json").read_text())["background"] == "dark"
     packed = ImageSet.load(tmp_path / "train.npz")
     for image_id, pixels in zip(packed.ids.tolist(), packed, strict=True):
@@ -189,13 +189,21 @@ def test_light_background_is_kept_and_the_setting_overrides(tmp_path: Path) -> N
     np.testing.assert_array_equal(packed.image(0), dark[packed.ids[0]])
 
 
+def test_a_mid_gray_background_is_judged_by_the_organisms(tmp_path: Path) -> None:
+    """Background 120: dark organisms on it keep the plankton convention, light ones are inverted."""
+    for name, ink, expected in (("dark_ink", 30, "light"), ("light_ink", 220, "dark")):
+        _blob_images(tmp_path / name, background=120, ink=ink)
+        report = pack(tmp_path / name, "train", tmp_path / f"{name}.npz", tmp_path / f"{name}.json")
+        assert report.background == expected and report.border_level == 120, name
+
+
 def test_test_set_follows_the_training_sets_background(tmp_path: Path) -> None:
     """A test set is packed with the training set's decision, even one whose own borders would say otherwise."""
     from deepsea.pack import background_of_report
 
     _blob_images(tmp_path / "train", background=10, ink=230)
     pack(tmp_path / "train", "train", tmp_path / "train.npz", tmp_path / "train.json")
-    full = np.full((20, 20), 230, np.uint8)  # a test image filled by its organism: its border looks light
+    full = np.full((20, 20), 230, np.uint8)  # a test image filled by its organism: no contrast to its border
     _write(tmp_path / "test" / "1.png", full)
     test = pack(
         tmp_path / "test",

@@ -12,8 +12,9 @@ report (`on_bad_image: skip`). Hidden files (`.DS_Store`, `._x.jpg`) are ignored
 Background: every later stage assumes the plankton convention, dark organisms on a light background (warps pad
 with white, images become "ink" by inversion, the features measure ink). Data with a dark background (UVP plankton
 images, fluorescence, white-on-black digits) is inverted here, once, so the rest of the pipeline needs no second
-convention. `background: auto` decides from the training images' borders (the median of their border medians
-below 128 means dark); the test set is packed with the training set's decision, never its own.
+convention. `background: auto` decides from the training images: an image whose mean is lighter than its border
+(median of its outermost pixels) shows a light organism; the median over the images decides, so a mid-gray
+background works either way. The test set is packed with the training set's decision, never its own.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 Subset = Literal["train", "test"]
 OnBadImage = Literal["error", "skip"]
 Background = Literal["auto", "light", "dark"]
-DARK_BELOW = 128  # a data set whose typical border pixel is darker than mid-gray has a dark background
 
 
 @dataclass
@@ -54,12 +54,16 @@ class PackReport:
     min_side: int = 0
     max_side: int = 0
     background: str = "light"  # what the images were: "dark" ones are stored inverted (light background)
-    border_level: float | None = None  # median of the images' border medians (None when not measured)
+    border_level: float | None = None  # median of the images' border medians (gray level of the background)
+    ink_contrast: float | None = None  # median of (image mean - border level): < 0 dark organisms, > 0 light ones
 
 
-def detect_background(level: float) -> str:
-    """'dark' when the typical border gray level is below mid-gray, else 'light'."""
-    return "dark" if level < DARK_BELOW else "light"
+def detect_background(contrast: float) -> str:
+    """'dark' when the typical image is lighter than its border (light organisms on a darker background).
+
+    Relative to the border, not to mid-gray: dark organisms on a mid-gray background are the plankton convention
+    (light), light organisms on it are not."""
+    return "dark" if contrast > 0 else "light"
 
 
 def background_of_report(report_path: str | os.PathLike[str]) -> Background:
@@ -191,14 +195,18 @@ def pack(
         report.per_class = dict(zip(class_names, counts, strict=True))
     for kind, n in report.converted.items():
         log.warning("%s: converted %d %s image(s) to 8-bit grayscale", root, n, kind)
-    report.border_level = float(np.median([border_level(p) for p in pixels]))
-    report.background = background if background != "auto" else detect_background(report.border_level)
+    borders = np.array([border_level(p) for p in pixels])
+    report.border_level = float(np.median(borders))
+    # mean minus background: negative where the organism is darker than its background, whatever the level
+    report.ink_contrast = round(float(np.median([p.mean() for p in pixels] - borders)), 3)
+    report.background = background if background != "auto" else detect_background(report.ink_contrast)
     log.info(
-        "%s: background %s (%s; median border gray level %.0f)%s",
+        "%s: background %s (%s; median border gray level %.0f, image mean minus border %+.1f)%s",
         root,
         report.background,
         "measured" if background == "auto" else "as configured",
         report.border_level,
+        report.ink_contrast,
         ": stored inverted, dark organisms on white as every later stage expects"
         if report.background == "dark"
         else "",
