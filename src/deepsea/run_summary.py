@@ -1,4 +1,4 @@
-"""What a finished `snakemake` run prints last: each model's validation scores and every warning `evaluate` raised.
+"""What a finished `snakemake` run prints last: what was packed, each model's validation scores, every warning.
 
 The per-job logs hold everything, but nobody reads 75 log files after a run that ended green. A user who pointed
 the pipeline at new data needs to see, where the run ends, that a model did not learn or that TTA hurt it, with
