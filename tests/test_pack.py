@@ -87,6 +87,10 @@ def test_conversions_to_gray_uint8(tmp_path: Path) -> None:
     twelve = read_gray(_write(tmp_path / "twelve.png", camera_12_bit))
     assert twelve.converted_from == "uint16 (12-bit)"
     np.testing.assert_array_equal(twelve.pixels, gray)  # not 16x darker: the background stays background
+    signed_15_bit = (gray.astype(np.int32) * 32767 // 255).astype(np.int16)  # int16 TIFF using its whole range
+    signed = read_gray(_write(tmp_path / "signed.tiff", signed_15_bit))
+    assert signed.converted_from == "int16"  # int16 holds 15 bits: no 16-bit camera depth (half as bright)
+    np.testing.assert_array_equal(signed.pixels, gray)
     floats = read_gray(_write(tmp_path / "f.tiff", gray.astype(np.float32) / 255.0))
     assert floats.converted_from == "float32"
     np.testing.assert_array_equal(floats.pixels, gray)

@@ -125,11 +125,11 @@ CAMERA_BIT_DEPTHS = (8, 10, 12, 14, 16)  # what scientific cameras store, often 
 def _scale_to_uint8(image: np.ndarray) -> tuple[np.ndarray, int | None]:
     """Map 16-bit (or float) pixels to 8 bits; returns (pixels, bit depth used, or None for the type's full range).
 
-    Unsigned images are scaled by the bit depth their values use, rounded up to a camera's (8, 10, 12, 14, 16):
-    12-bit camera data in a 16-bit file (values 0-4095) scaled by 65535 would turn the white background into near
-    black, i.e. all ink. Plankton images have a light background, so an image's maximum shows its depth. Floats in
-    [0, 1] are scaled by 255, larger floats (and signed integers with no negative value) like unsigned integers;
-    negative floats become black, NaN and inf white (background)."""
+    Unsigned images are scaled by the bit depth their values use, rounded up to a camera's (8, 10, 12, 14, 16) but
+    never past the type's own bits (int16 holds 15): 12-bit camera data in a 16-bit file (values 0-4095) scaled by
+    65535 would turn the white background into near black, i.e. all ink. Plankton images have a light background, so
+    an image's maximum shows its depth. Floats in [0, 1] are scaled by 255, larger floats (and signed integers with
+    no negative value) like unsigned integers; negative floats become black, NaN and inf white (background)."""
     if np.issubdtype(image.dtype, np.signedinteger) and image.min(initial=0) < 0:  # truly signed data: its range
         info = np.iinfo(image.dtype)
         scaled = (image.astype(np.float64) - info.min) / (info.max - info.min) * 255.0
@@ -144,6 +144,8 @@ def _scale_to_uint8(image: np.ndarray) -> tuple[np.ndarray, int | None]:
     else:
         used = max(8, int(np.ceil(peak)).bit_length())
         bits = next((b for b in CAMERA_BIT_DEPTHS if b >= used), used)
+        if full_range is not None:  # int16 holds 15 bits: a camera depth past the type's range would halve brightness
+            bits = min(bits, full_range)
         scale = 255.0 / (2**bits - 1)
         if bits == full_range:
             bits = None  # the type's whole range: nothing worth reporting beyond the type
