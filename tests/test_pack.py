@@ -218,9 +218,23 @@ def test_test_set_follows_the_training_sets_background(tmp_path: Path) -> None:
     )
     assert test.background == "dark"
     np.testing.assert_array_equal(ImageSet.load(tmp_path / "test.npz").image(0), 255 - full)
+    assert test.background_mismatch is None  # no contrast to judge by: no warning
     (tmp_path / "old.json").write_text('{"subset": "train"}')
     with pytest.raises(DeepseaError, match="no 'background'.*repack"):
         background_of_report(tmp_path / "old.json")
+
+
+def test_a_test_set_exported_the_other_way_is_warned_about(tmp_path: Path) -> None:
+    """Training images light-on-black, test images dark-on-white: packed like the training set, and said so."""
+    _blob_images(tmp_path / "train", background=10, ink=230)
+    pack(tmp_path / "train", "train", tmp_path / "train.npz", tmp_path / "train.json")
+    _blob_images(tmp_path / "test", background=245, ink=30)
+    test = pack(tmp_path / "test", "test", tmp_path / "test.npz", tmp_path / "t.json", background="dark")
+    assert test.background == "dark"  # the training set's decision still rules: one convention for both
+    assert test.background_mismatch and "look light-background" in test.background_mismatch
+    assert json.loads((tmp_path / "t.json").read_text())["background_mismatch"] == test.background_mismatch
+    same_way = pack(tmp_path / "train", "test", tmp_path / "t2.npz", tmp_path / "t2.json", background="dark")
+    assert same_way.background_mismatch is None
 
 
 def test_symlinked_folders_are_followed_once(tmp_path: Path) -> None:

@@ -56,6 +56,9 @@ class PackReport:
     background: str = "light"  # what the images were: "dark" ones are stored inverted (light background)
     border_level: float | None = None  # median of the images' border medians (gray level of the background)
     ink_contrast: float | None = None  # median of (image mean - border level): < 0 dark organisms, > 0 light ones
+    # set when the background was given (a test set takes its training set's) and these images clearly look the
+    # other way: e.g. a test folder exported inverted, whose predictions would be near chance without a word
+    background_mismatch: str | None = None
 
 
 def detect_background(contrast: float) -> str:
@@ -64,6 +67,21 @@ def detect_background(contrast: float) -> str:
     Relative to the border, not to mid-gray: dark organisms on a mid-gray background are the plankton convention
     (light), light organisms on it are not."""
     return "dark" if contrast > 0 else "light"
+
+
+CLEAR_CONTRAST = 2.0  # gray levels of image mean minus border beyond which a data set's background is not in doubt
+
+
+def background_mismatch(background: Background, contrast: float) -> str | None:
+    """A warning when a given background ("light"/"dark") contradicts what the images clearly show, else None."""
+    measured = detect_background(contrast)
+    if background == "auto" or measured == background or abs(contrast) < CLEAR_CONTRAST:
+        return None
+    return (
+        f"these images look {measured}-background (image mean minus border {contrast:+.1f}) but were packed as "
+        f"{background} (data.background, or the training set's decision for its test set): if the subsets were "
+        "exported differently, convert one of them so both have the same background, then rerun."
+    )
 
 
 def background_of_report(report_path: str | os.PathLike[str]) -> Background:
@@ -211,6 +229,9 @@ def pack(
         if report.background == "dark"
         else "",
     )
+    report.background_mismatch = background_mismatch(background, report.ink_contrast)
+    if report.background_mismatch:
+        log.warning("%s: %s", root, report.background_mismatch)
     if report.background == "dark":
         for p in pixels:
             np.subtract(255, p, out=p)  # in place: a test set of 130,000 images is not held twice

@@ -28,6 +28,8 @@ def data_summary(report_paths: Iterable[str | os.PathLike[str]]) -> list[str]:
             line += f", {report['min_side']}-{report['max_side']} px"
             if report.get("background") == "dark":
                 line += ", dark background (stored inverted: data.background)"
+            if report.get("background_mismatch"):
+                line += f", WARNING {report['background_mismatch']}"
             if report["skipped"]:
                 line += f", {len(report['skipped'])} bad file(s) skipped (listed in {path})"
             if report["converted"]:
