@@ -1,0 +1,58 @@
+"""workflow/configs/upright.yaml (data whose orientation tells classes apart) plans what its comments promise.
+
+A dry run with the file and a user's `data:`-only file must train only the `plain` architecture (the others are
+rotation-invariant by construction), and neither training augmentation nor any test-time view may flip an image or
+turn it by more than the file's 10 degrees: one default left in would turn a 6 into a 9.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from test_workflow import SNAKEMAKE, _workdir
+
+
+def test_upright_config_never_flips_or_turns_over(tmp_path: Path) -> None:
+    for cls in ("six", "nine"):
+        (tmp_path / "data" / "train" / cls).mkdir(parents=True)
+        for i in range(3):
+            cv2.imwrite(str(tmp_path / "data" / "train" / cls / f"{i}.png"), np.full((8, 8), 200, np.uint8))
+    (tmp_path / "data" / "test").mkdir()
+    cv2.imwrite(str(tmp_path / "data" / "test" / "1.png"), np.full((8, 8), 200, np.uint8))
+    workdir = _workdir(tmp_path / "wf")
+    data = f"data: {{train_dir: {tmp_path}/data/train, test_dir: {tmp_path}/data/test}}\n"
+    (workdir / "mine.yaml").write_text(data)
+    result = subprocess.run(
+        [
+            *SNAKEMAKE,
+            "-n",
+            "-p",
+            "--configfile",
+            "workflow/configs/upright.yaml",
+            "mine.yaml",
+            "--",
+            "final_submission",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = [json.loads(s) for s in re.findall(r"deepsea train --settings '([^']*)'", result.stdout)]
+    assert {t["name"] for t in trained} == {
+        "plain",
+        "plain_bag1",
+        "plain_bag2",
+        *(f"plain_pl_shard{k}" for k in range(3)),
+    }
+    assert all(t["architecture"] == "plain" for t in trained)
+    assert all(not t["augmentation"]["flip"] and t["augmentation"]["rotation"] <= 10 for t in trained)
+    views = [json.loads(s) for s in re.findall(r"--tta '([^']*)'", result.stdout)]
+    assert views and all(not v["flip"] and v["rotation"] <= 10 for v in views)
