@@ -95,7 +95,8 @@ def diagnose(result: dict) -> list[dict[str, str]]:
                 f"({result['centre']['log_loss']:.4f} for the centre view, {loss:.4f} averaged over the views)",
                 "fix": "usually the model is undertrained (raise its train.steps: its training log says how many "
                 "epochs it saw) or a view changes what tells your classes apart (narrow tta.zoom, tta.stretch or "
-                "tta.rotation, or set tta.method: centre)",
+                "tta.rotation, or set tta.method: centre; where orientation tells classes apart, e.g. digits: "
+                "workflow/configs/upright.yaml)",
             }
         )
     if result.get("fusion_gain", 0.0) < 0:
