@@ -100,6 +100,29 @@ def test_conversions_to_gray_uint8(tmp_path: Path) -> None:
     assert read_gray(_write(tmp_path / "b.bmp", gray)).pixels.shape == gray.shape
 
 
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp"])
+def test_exif_orientation_is_applied_as_viewers_show_it(tmp_path: Path, suffix: str) -> None:
+    """A phone photo stored sideways with an EXIF orientation is read upright (digits, upright specimens)."""
+    from PIL import Image, ImageOps
+
+    stored = np.random.default_rng(0).integers(0, 256, (6, 10)).astype(np.uint8)  # not square: turns show
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        path = tmp_path / f"{orientation}{suffix}"
+        Image.fromarray(stored).save(path, exif=exif.tobytes(), quality=100, lossless=True)
+        ours = read_gray(path).pixels
+        np.testing.assert_array_equal(ours, np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("L")))
+        if suffix != ".webp":  # OpenCV applies the orientation itself when it converts to gray (JPEG, PNG)
+            np.testing.assert_array_equal(ours, cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
+    np.testing.assert_array_equal(read_gray(tmp_path / f"6{suffix}").pixels[0], stored[::-1, 0])  # 90° clockwise
+    tiff = tmp_path / "6.tiff"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tiff, exif=exif.tobytes())
+    assert read_gray(tiff).pixels.shape == (10, 6)  # OpenCV turns a TIFF itself: turned once, not twice
+
+
 def test_gif_is_an_image_when_opencv_decodes_it(tmp_path: Path) -> None:
     """OpenCV 4.11+ reads GIF; a folder of GIFs must not be reported as 'not an image file'."""
     gray = np.tile(np.arange(0, 250, 10, dtype=np.uint8), (12, 1))

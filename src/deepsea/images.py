@@ -8,11 +8,13 @@ scaled to 8 bits, an alpha channel is composited onto the white background. Anyt
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from deepsea.errors import BadImageError
 
@@ -81,7 +83,44 @@ def read_gray(path: str | Path) -> DecodedImage:
         )
     if _truncated_jpeg(raw):
         raise BadImageError(f"{path}: truncated JPEG (no end-of-image marker; it decodes with a grey band).")
-    return to_gray_uint8(image, path)
+    return to_gray_uint8(upright(image, exif_orientation(raw)), path)
+
+
+EXIF_ORIENTATION = 0x0112  # the tag a camera or phone writes instead of turning the pixels
+
+
+def exif_orientation(raw: np.ndarray) -> int:
+    """The EXIF orientation (1-8) stored in a JPEG, PNG or WebP file, 1 when it has none.
+
+    OpenCV applies it only when it converts colours, and `read_gray` decodes unchanged (to keep 16 bits and alpha),
+    so a phone photo stored sideways with orientation 6 would be read sideways: harmless for plankton, which lie at
+    any angle, wrong for data whose orientation matters (workflow/configs/upright.yaml). Pillow parses only the
+    headers, and only of files that hold an EXIF block. TIFF is left out: OpenCV turns it by its Orientation tag
+    itself, even unchanged (5.0), so applying the tag again would turn it twice."""
+    data = raw.tobytes()
+    if data[:4] in (b"II*\0", b"MM\0*") or not (b"Exif" in data or b"eXIf" in data or b"EXIF" in data):
+        return 1
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            value = image.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - a header Pillow cannot parse means no orientation we can trust
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    """The pixels as a viewer shows them: EXIF orientation k undone (2-4 mirror or turn, 5-8 swap the axes)."""
+    if orientation in (5, 6, 7, 8):
+        image = image.swapaxes(0, 1)  # transposed: 5 as stored; 6, 7, 8 need one more mirror
+    mirror_rows, mirror_cols = {
+        2: (False, True),
+        3: (True, True),
+        4: (True, False),
+        6: (False, True),
+        7: (True, True),
+        8: (True, False),
+    }.get(orientation, (False, False))
+    return np.ascontiguousarray(image[:: -1 if mirror_rows else 1, :: -1 if mirror_cols else 1])
 
 
 def _truncated_jpeg(raw: np.ndarray) -> bool:
