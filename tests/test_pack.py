@@ -111,7 +111,9 @@ def test_exif_orientation_is_applied_as_viewers_show_it(tmp_path: Path, suffix: 
         exif[0x0112] = orientation
         path = tmp_path / f"{orientation}{suffix}"
         Image.fromarray(stored).save(path, exif=exif.tobytes(), quality=100, lossless=True)
-        ours = read_gray(path).pixels
+        decoded = read_gray(path)
+        assert (decoded.converted_from == "EXIF-oriented") == (orientation != 1)  # counted in the pack report
+        ours = decoded.pixels
         np.testing.assert_array_equal(ours, np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("L")))
         if suffix != ".webp":  # OpenCV applies the orientation itself when it converts to gray (JPEG, PNG)
             np.testing.assert_array_equal(ours, cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))

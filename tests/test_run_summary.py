@@ -80,5 +80,5 @@ def test_data_lines_come_from_real_pack_reports(tmp_path: Path) -> None:
     pack(tmp_path / "test", "test", tmp_path / "test.npz", tmp_path / "test_report.json", background="dark")
     test_line = data_summary([tmp_path / "train_report.json", tmp_path / "test_report.json"])[2]
     assert (
-        test_line.startswith("  test: 1 images, 20-20 px, dark background") and "WARNING these images look" in test_line
+        test_line.startswith("  test: 1 image, 20-20 px, dark background") and "WARNING these images look" in test_line
     )

@@ -83,7 +83,12 @@ def read_gray(path: str | Path) -> DecodedImage:
         )
     if _truncated_jpeg(raw):
         raise BadImageError(f"{path}: truncated JPEG (no end-of-image marker; it decodes with a grey band).")
-    return to_gray_uint8(upright(image, exif_orientation(raw)), path)
+    orientation = exif_orientation(raw)
+    decoded = to_gray_uint8(upright(image, orientation), path)
+    if orientation == 1:
+        return decoded
+    turned = "EXIF-oriented"  # reported like a conversion: the pixels differ from the file's stored order
+    return DecodedImage(decoded.pixels, f"{turned}, {decoded.converted_from}" if decoded.converted_from else turned)
 
 
 EXIF_ORIENTATION = 0x0112  # the tag a camera or phone writes instead of turning the pixels

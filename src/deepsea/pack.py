@@ -212,7 +212,7 @@ def pack(
             )
         report.per_class = dict(zip(class_names, counts, strict=True))
     for kind, n in report.converted.items():
-        log.warning("%s: converted %d %s image(s) to 8-bit grayscale", root, n, kind)
+        log.warning("%s: %d image(s) converted to upright 8-bit grayscale from: %s", root, n, kind)
     borders = np.array([border_level(p) for p in pixels])
     report.border_level = float(np.median(borders))
     # mean minus background: negative where the organism is darker than its background, whatever the level

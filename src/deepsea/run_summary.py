@@ -22,7 +22,7 @@ def data_summary(report_paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     for path in map(Path, report_paths):
         try:
             report = read_json(path)
-            line = f"  {report['subset']}: {report['n_images']} images"
+            line = f"  {report['subset']}: {report['n_images']} image{'s' if report['n_images'] != 1 else ''}"
             if report["per_class"]:
                 line += f" in {len(report['per_class'])} classes"
             line += f", {report['min_side']}-{report['max_side']} px"
