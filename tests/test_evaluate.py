@@ -64,3 +64,42 @@ def test_a_model_no_better_than_the_class_prior_and_a_fusion_that_hurts(tiny_pac
     assert "train.learning_rate" in prior["fix"]
     assert "fusing the handcrafted features made the validation log loss worse" in fusion["problem"]
     assert "fusion.models" in fusion["fix"]
+
+
+def _save_per_image(path: Path, labels: np.ndarray, n_classes: int, p_true: np.ndarray, ids, names, rows) -> Path:
+    """Like `_save` with each image's own probability of its true class, rows written in the order `rows`."""
+    probs = (1 - p_true[:, None]) / (n_classes - 1) * np.ones((len(labels), n_classes))
+    probs[np.arange(len(labels)), labels] = p_true
+    save_predictions(path, probs[rows], [ids[r] for r in rows], names)
+    return path
+
+
+def test_a_tta_loss_within_noise_is_not_a_warning(tiny_packed, tmp_path: Path) -> None:
+    """Worse by less than two standard errors of the per-image change: chance on this few images, no warning."""
+    ids, labels, names = _valid_truth(tiny_packed)
+    n = len(labels)
+    rows = np.arange(n)
+    swings = np.where(rows % 2 == 0, 0.9, 0.5)  # the views help half the images a lot and hurt the other half
+    tta = _save_per_image(tmp_path / "valid.npy", labels, len(names), swings, ids, names, rows)
+    centre = _save(tmp_path / "valid.centre.npy", labels, len(names), 0.7, ids, names)
+    result = evaluate(tta, tiny_packed["train"], tiny_packed["split"], tmp_path / "eval.json", centre)
+    gains = np.log(swings) - np.log(0.7)  # per image, computed here from the probabilities themselves
+    assert result["tta_gain"] == pytest.approx(gains.mean()) and result["tta_gain"] < 0
+    assert result["tta_gain_se"] == pytest.approx(gains.std(ddof=1) / np.sqrt(n))
+    assert -result["tta_gain"] < 2 * result["tta_gain_se"] and result["warnings"] == []
+    consistent = _save(tmp_path / "worse.npy", labels, len(names), 0.5, ids, names)  # every image worse
+    (warning,) = evaluate(consistent, tiny_packed["train"], tiny_packed["split"], tmp_path / "e2.json", centre)[
+        "warnings"
+    ]
+    assert f"worse by 0.3365 +- 0.0000 over the {n} images" in warning["problem"]
+
+
+def test_predictions_are_compared_image_by_image_whatever_their_row_order(tiny_packed, tmp_path: Path) -> None:
+    ids, labels, names = _valid_truth(tiny_packed)
+    p_true = np.linspace(0.3, 0.95, len(labels))
+    rows = np.arange(len(labels))
+    tta = _save_per_image(tmp_path / "valid.npy", labels, len(names), p_true, ids, names, rows)
+    centre = _save_per_image(tmp_path / "valid.centre.npy", labels, len(names), p_true, ids, names, rows[::-1])
+    result = evaluate(tta, tiny_packed["train"], tiny_packed["split"], tmp_path / "eval.json", centre)
+    assert result["tta_gain"] == pytest.approx(0.0, abs=1e-12)
+    assert result["tta_gain_se"] == 0.0  # the same images paired, not row k with row k

@@ -16,7 +16,7 @@ import numpy as np
 from deepsea.errors import DataMismatchError
 from deepsea.imageset import ImageSet
 from deepsea.io import load_predictions, read_json, write_json
-from deepsea.metrics import class_prior, score
+from deepsea.metrics import class_prior, image_log_losses, paired_standard_error, score
 from deepsea.splits import Split
 
 log = logging.getLogger(__name__)
@@ -49,11 +49,13 @@ def evaluate(
         centre_labels, centre_probs, _ = _validation_predictions(centre_path, data, split, str(split_path))
         result["centre"] = score(centre_labels, centre_probs)
         result["tta_gain"] = result["centre"]["log_loss"] - result["valid"]["log_loss"]
+        result["tta_gain_se"] = _gain_se(centre_labels, centre_probs, labels, probs)
         message += f" (centre view {result['centre']['log_loss']:.4f})"
     if unfused_path is not None:
         unfused_labels, unfused_probs, _ = _validation_predictions(unfused_path, data, split, str(split_path))
         result["unfused"] = score(unfused_labels, unfused_probs)
         result["fusion_gain"] = result["unfused"]["log_loss"] - result["valid"]["log_loss"]
+        result["fusion_gain_se"] = _gain_se(unfused_labels, unfused_probs, labels, probs)
         message += f" (unfused {result['unfused']['log_loss']:.4f})"
     result["warnings"] = diagnose(result)
     write_json(out, result)
@@ -67,6 +69,30 @@ def evaluate(
     for warning in result["warnings"]:
         log.warning("%s: %s; %s", pred_path, warning["problem"], warning["fix"])
     return result
+
+
+def _gain_se(labels_before: np.ndarray, before: np.ndarray, labels: np.ndarray, after: np.ndarray) -> float:
+    """Standard error of a gain in log loss between two predictions of the validation images (rows in the
+    split's order, see `_validation_predictions`)."""
+    assert np.array_equal(labels_before, labels), "rows of both predictions follow the split's validation ids"
+    return paired_standard_error(image_log_losses(labels_before, before), image_log_losses(labels, after))
+
+
+NOISE_SE = 2.0  # a step is "worse" only when it costs more than this many standard errors of its per-image change
+
+
+def _significantly_worse(result: dict, gain: str) -> bool:
+    """True when `result[gain]` is a loss beyond chance: a handful of validation images can make a step look worse
+    by a hair (a digits model at log loss 0.013 was 'hurt' by TTA by 0.0006 over 140 images), and a warning for
+    that would send users changing settings that are fine."""
+    value = result.get(gain, 0.0)
+    return value < 0 and -value > NOISE_SE * result.get(f"{gain}_se", 0.0)
+
+
+def _worse_by(result: dict, gain: str) -> str:
+    """'worse by 0.0123 +- 0.0040 over the 80 images': the loss, its standard error, the images it rests on."""
+    se, n = result.get(f"{gain}_se", 0.0), result["valid"]["n_images"]
+    return f"worse by {-result[gain]:.4f} +- {se:.4f} over the {n} images"
 
 
 def diagnose(result: dict) -> list[dict[str, str]]:
@@ -88,22 +114,23 @@ def diagnose(result: dict) -> list[dict[str, str]]:
                 "train.steps",
             }
         )
-    if result.get("tta_gain", 0.0) < 0:
+    if _significantly_worse(result, "tta_gain"):
         warnings.append(
             {
                 "problem": "test-time augmentation made the validation log loss worse "
-                f"({result['centre']['log_loss']:.4f} for the centre view, {loss:.4f} averaged over the views)",
+                f"({result['centre']['log_loss']:.4f} for the centre view, {loss:.4f} averaged over the views: "
+                f"{_worse_by(result, 'tta_gain')})",
                 "fix": "usually the model is undertrained (raise its train.steps: its training log says how many "
                 "epochs it saw) or a view changes what tells your classes apart (narrow tta.zoom, tta.stretch or "
                 "tta.rotation, or set tta.method: centre; where orientation tells classes apart, e.g. digits: "
                 "workflow/configs/upright.yaml)",
             }
         )
-    if result.get("fusion_gain", 0.0) < 0:
+    if _significantly_worse(result, "fusion_gain"):
         warnings.append(
             {
                 "problem": "fusing the handcrafted features made the validation log loss worse "
-                f"({result['unfused']['log_loss']:.4f} unfused, {loss:.4f} fused)",
+                f"({result['unfused']['log_loss']:.4f} unfused, {loss:.4f} fused: {_worse_by(result, 'fusion_gain')})",
                 "fix": "try other fusion.groups or a larger weight_decay in them, or drop the model from fusion.models",
             }
         )
@@ -124,7 +151,10 @@ def _validation_predictions(
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(labels, probabilities, class names) of a validation prediction file, checked against the split."""
     probs, ids, class_names = load_predictions(pred_path)
-    return validation_labels(ids, class_names, data, split, str(pred_path), where), probs, class_names
+    labels = validation_labels(ids, class_names, data, split, str(pred_path), where)
+    row_of = {image_id: row for row, image_id in enumerate(ids)}
+    rows = np.array([row_of[image_id] for image_id in split.valid_ids])  # the split's order: files compare by row
+    return labels[rows], probs[rows], class_names
 
 
 def validation_labels(

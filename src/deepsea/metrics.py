@@ -11,15 +11,29 @@ KAGGLE_EPS = 1e-15  # Kaggle clipped predictions to [eps, 1 - eps] and renormali
 
 def log_loss(labels: np.ndarray, probs: np.ndarray, eps: float = KAGGLE_EPS) -> float:
     """Mean negative log probability of the true class, after Kaggle's clipping and row renormalisation."""
+    losses = image_log_losses(labels, probs, eps)
+    return float(np.mean(losses)) if len(losses) else float("nan")
+
+
+def image_log_losses(labels: np.ndarray, probs: np.ndarray, eps: float = KAGGLE_EPS) -> np.ndarray:
+    """Each image's negative log probability of its true class (clipped and renormalised as Kaggle did): the
+    terms of the log loss, kept apart so two predictions of the same images can be compared image by image."""
     labels = np.asarray(labels, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 2 or len(labels) != len(probs):
         raise DataMismatchError(f"log_loss: {len(labels)} labels for predictions of shape {probs.shape}.")
     if len(labels) == 0:
-        return float("nan")
+        return np.zeros(0)
     clipped = np.clip(probs, eps, 1.0 - eps)
     clipped /= clipped.sum(axis=1, keepdims=True)
-    return float(-np.mean(np.log(clipped[np.arange(len(labels)), labels])))
+    return -np.log(clipped[np.arange(len(labels)), labels])
+
+
+def paired_standard_error(losses_a: np.ndarray, losses_b: np.ndarray) -> float:
+    """Standard error of the mean per-image difference of two predictions' losses on the same images: how far
+    their log losses may differ by chance alone (0 for fewer than 2 images)."""
+    diff = np.asarray(losses_a, dtype=np.float64) - np.asarray(losses_b, dtype=np.float64)
+    return float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
 
 
 def topk_accuracy(labels: np.ndarray, probs: np.ndarray, k: int) -> float:
