@@ -134,3 +134,27 @@ def test_report_figures_are_images(tiny_packed: dict[str, Path], tmp_path: Path)
     assert grid is not None and grid.shape[0] == len(data.class_names) * (64 + 4)  # one row per class
     for name in ("counts.png", "cm.png"):
         assert cv2.imread(str(tmp_path / name)) is not None
+
+
+def test_model_table_shows_each_gain_with_its_standard_error(ablation_inputs, tmp_path: Path) -> None:
+    """Rows come from real `evaluate` files; an evaluation written before the standard errors still fits in."""
+    import json
+
+    from deepsea.evaluate import evaluate
+    from deepsea.plots import model_table
+
+    models, _, packed, _, _, _ = ablation_inputs
+    paths = []
+    for m in models:
+        out = tmp_path / f"{m.name}.json"
+        evaluate(m.tta_valid, packed["train"], packed["split"], out, m.centre_valid)
+        paths.append(out)
+    older = json.loads(paths[0].read_text())
+    del older["tta_gain_se"]
+    (tmp_path / "older.json").write_text(json.dumps(older))
+    rows = model_table([*paths, tmp_path / "older.json"], ["weak", "strong", "older"], tmp_path / "models.csv")
+    for row, path in zip(rows, paths, strict=False):
+        assert row["tta_gain_se"] == round(read_json(path)["tta_gain_se"], 4) > 0
+    with open(tmp_path / "models.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert table[0]["tta_gain_se"] and table[2]["tta_gain_se"] == ""  # the older file: an empty cell

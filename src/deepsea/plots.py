@@ -172,9 +172,13 @@ def model_table(
         if "centre" in scores:
             row["centre_view_log_loss"] = round(scores["centre"]["log_loss"], 4)
             row["tta_gain"] = round(scores["tta_gain"], 4)
+            if "tta_gain_se" in scores:  # evaluations written before it lack it
+                row["tta_gain_se"] = round(scores["tta_gain_se"], 4)
         if "unfused" in scores:
             row["unfused_log_loss"] = round(scores["unfused"]["log_loss"], 4)
             row["fusion_gain"] = round(scores["fusion_gain"], 4)
+            if "fusion_gain_se" in scores:
+                row["fusion_gain_se"] = round(scores["fusion_gain_se"], 4)
         row.update({f"top{k}": round(valid[f"top{k}_accuracy"], 3) for k in range(1, 6)})
         row["n_valid"] = valid["n_images"]
         rows.append(row)
