@@ -102,15 +102,39 @@ def exif_orientation(raw: np.ndarray) -> int:
     any angle, wrong for data whose orientation matters (workflow/configs/upright.yaml). Pillow parses only the
     headers, and only of files that hold an EXIF block. TIFF is left out: OpenCV turns it by its Orientation tag
     itself, even unchanged (5.0), so applying the tag again would turn it twice."""
-    data = raw.tobytes()
-    if data[:4] in (b"II*\0", b"MM\0*") or not (b"Exif" in data or b"eXIf" in data or b"EXIF" in data):
+    if not _has_exif_block(raw):
         return 1
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(raw.tobytes())) as image:
             value = image.getexif().get(EXIF_ORIENTATION, 1)
     except Exception:  # noqa: BLE001 - a header Pillow cannot parse means no orientation we can trust
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _has_exif_block(raw: np.ndarray) -> bool:
+    """Whether a JPEG, PNG or WebP file holds EXIF, read from where each format puts it: the check runs on every
+    image, and searching all the bytes of a 400 px JPEG took a quarter of its decoding time (1.2 ms); this, 2 us."""
+    head = raw[:32].tobytes()
+    if head[:2] == b"\xff\xd8":  # walk the segments before the image data: EXIF is an APP1 segment among them
+        pos = 2
+        while pos + 10 <= raw.size and raw[pos] == 0xFF and raw[pos + 1] not in (0xDA, 0xD9):  # not SOS, EOI
+            if raw[pos + 1] == 0xE1 and raw[pos + 4 : pos + 10].tobytes() == b"Exif\0\0":
+                return True
+            pos += 2 + int.from_bytes(raw[pos + 2 : pos + 4].tobytes(), "big")
+        return False
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":  # extended WebP: its VP8X flags say whether EXIF follows
+        return head[12:16] == b"VP8X" and len(head) > 20 and bool(head[20] & 0x08)
+    if head[:8] == b"\x89PNG\r\n\x1a\n":  # walk the chunk headers (a few dozen), not the pixel data
+        pos = 8
+        while pos + 8 <= raw.size:
+            kind = raw[pos + 4 : pos + 8].tobytes()
+            if kind == b"eXIf":
+                return True
+            if kind == b"IEND":
+                break
+            pos += 12 + int.from_bytes(raw[pos : pos + 4].tobytes(), "big")
+    return False
 
 
 def upright(image: np.ndarray, orientation: int) -> np.ndarray:
