@@ -118,6 +118,9 @@ def test_exif_orientation_is_applied_as_viewers_show_it(tmp_path: Path, suffix: 
         if suffix != ".webp":  # OpenCV applies the orientation itself when it converts to gray (JPEG, PNG)
             np.testing.assert_array_equal(ours, cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
     np.testing.assert_array_equal(read_gray(tmp_path / f"6{suffix}").pixels[0], stored[::-1, 0])  # 90° clockwise
+    with_icc = tmp_path / f"icc{suffix}"  # more metadata around the EXIF block: found where the format keeps it
+    Image.fromarray(stored).save(with_icc, exif=exif.tobytes(), icc_profile=b"\0" * 3000, quality=100, lossless=True)
+    assert read_gray(with_icc).pixels.shape == (10, 6)
     tiff = tmp_path / "6.tiff"
     exif = Image.Exif()
     exif[0x0112] = 6
