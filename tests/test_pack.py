@@ -265,6 +265,24 @@ def test_a_test_set_exported_the_other_way_is_warned_about(tmp_path: Path) -> No
     assert same_way.background_mismatch is None
 
 
+def test_identical_images_are_reported_with_the_ones_across_classes(tmp_path: Path, caplog) -> None:
+    """A file exported twice in one class, and one filed under two classes (label noise): both in the report."""
+    import logging
+    import shutil
+
+    _blob_images(tmp_path / "train", background=245, ink=30)
+    shutil.copy(tmp_path / "train" / "small" / "0.png", tmp_path / "train" / "small" / "0 (copy).png")
+    shutil.copy(tmp_path / "train" / "large" / "1.png", tmp_path / "train" / "small" / "wrong.png")
+    with caplog.at_level(logging.WARNING, logger="deepsea.pack"):
+        report = pack(tmp_path / "train", "train", tmp_path / "t.npz", tmp_path / "t.json")
+    assert report.duplicates == [["large/1.png", "small/wrong.png"], ["small/0 (copy).png", "small/0.png"]]
+    assert report.duplicates_across_classes == 1
+    assert json.loads((tmp_path / "t.json").read_text())["duplicates"] == report.duplicates
+    assert "4 image(s) have identical copies (2 sets" in caplog.text and "label noise" in caplog.text
+    unique = pack(tmp_path / "train" / "large", "test", tmp_path / "u.npz", tmp_path / "u.json")
+    assert unique.duplicates == [] and unique.duplicates_across_classes == 0
+
+
 def test_symlinked_folders_are_followed_once(tmp_path: Path) -> None:
     """A test folder assembled from links: a linked sub-folder is read, a link back to a parent does not loop."""
     gray = np.full((10, 10), 200, np.uint8)

@@ -72,13 +72,14 @@ def test_data_lines_come_from_real_pack_reports(tmp_path: Path) -> None:
     assert lines[0] == "deepsea: data (results/data/):" and len(lines) == 2
     assert lines[1].startswith("  train: 3 images in 2 classes, 9-30 px, dark background (stored inverted")
     assert "1 bad file(s) skipped" in lines[1] and "converted: 1 colour" in lines[1]
+    assert "identical" not in lines[1]  # no copies: nothing said
     assert data_summary([tmp_path / "nothing.json"]) == []
     light_test = np.full((20, 20), 250, np.uint8)  # a test set exported dark-on-white, unlike its training set
     cv2.circle(light_test, (10, 10), 5, 20, -1)
     (tmp_path / "test").mkdir()
     cv2.imwrite(str(tmp_path / "test" / "1.png"), light_test)
+    cv2.imwrite(str(tmp_path / "test" / "2.png"), light_test)  # and a copy of it
     pack(tmp_path / "test", "test", tmp_path / "test.npz", tmp_path / "test_report.json", background="dark")
     test_line = data_summary([tmp_path / "train_report.json", tmp_path / "test_report.json"])[2]
-    assert (
-        test_line.startswith("  test: 1 image, 20-20 px, dark background") and "WARNING these images look" in test_line
-    )
+    assert test_line.startswith("  test: 2 images, 20-20 px, dark background")
+    assert "WARNING these images look" in test_line and "2 identical copies in 1 sets" in test_line

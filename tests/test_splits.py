@@ -70,3 +70,40 @@ def test_a_long_tail_of_small_classes_is_summarised_in_the_log(caplog) -> None:
     lines = caplog.text.splitlines()
     assert len(lines) == 6 and sum("has only 2 image(s)" in line for line in lines) == 5
     assert "and 35 more classes with fewer than 10 images, 35 of them without a validation image" in lines[-1]
+
+
+def test_copies_of_an_image_stay_on_one_side() -> None:
+    """Class 'a' holds sets of identical images: for every seed each set is wholly in training or in validation."""
+    ids, labels, names = _data()
+    copy_set = {i: f"set{int(i.split('/')[1].split('.')[0]) // 4}" for i in ids if i.startswith("a/")}  # 50 x 4
+    digests = [copy_set.get(i, i) for i in ids]  # other classes: every image unique
+    for seed in range(20):
+        split = stratified_split(ids, labels, names, 0.1, seed, digests=digests)
+        held = {copy_set[i] for i in split.valid_ids if i in copy_set}
+        trained = {copy_set[i] for i in split.train_ids if i in copy_set}
+        assert held and held.isdisjoint(trained)  # never one copy validated and another trained on
+        assert sum(i in copy_set for i in split.valid_ids) == 20  # 5 whole sets of 4: the class's 10%
+        plain = stratified_split(ids, labels, names, 0.1, seed)
+        others = [i for i in plain.valid_ids if i not in copy_set]
+        assert [i for i in split.valid_ids if i not in copy_set] == others  # classes without copies: unchanged
+
+
+def test_without_copies_the_digests_change_nothing() -> None:
+    from deepsea.duplicates import pixel_digest
+
+    ids, labels, names = _data()
+    rng = np.random.default_rng(0)
+    digests = [pixel_digest(rng.integers(0, 256, (5, 7), dtype=np.uint8)) for _ in ids]
+    for purpose in ("valid", "bag"):
+        assert stratified_split(ids, labels, names, 0.1, 3, purpose, digests) == stratified_split(
+            ids, labels, names, 0.1, 3, purpose
+        )
+
+
+def test_duplicate_groups_compare_shape_and_pixels() -> None:
+    from deepsea.duplicates import duplicate_groups
+
+    a = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    images = [a, a.T.copy(), a.copy(), a.reshape(3, 2), np.zeros((2, 3), np.uint8)]
+    # a.reshape(3, 2) has a's bytes in another shape: a different image
+    assert duplicate_groups(["x", "y", "b", "c", "z"], images) == [["b", "x"]]

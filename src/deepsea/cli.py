@@ -38,12 +38,14 @@ def _cmd_pack(a: argparse.Namespace) -> None:
 
 
 def _cmd_split(a: argparse.Namespace) -> None:
+    from deepsea.duplicates import pixel_digest
     from deepsea.imageset import ImageSet
     from deepsea.io import write_json
     from deepsea.splits import stratified_split
 
     data = ImageSet.load(a.data)
-    split = stratified_split(data.ids, data.labels, data.class_names, a.valid_fraction, a.seed, a.purpose)
+    digests = [pixel_digest(pixels) for pixels in data]  # copies of an image stay on one side of the split
+    split = stratified_split(data.ids, data.labels, data.class_names, a.valid_fraction, a.seed, a.purpose, digests)
     write_json(a.out, split.to_json())
     log.info(
         "split (%s, seed %d): %d train / %d valid -> %s",

@@ -29,6 +29,7 @@ from typing import Literal
 import numpy as np
 from tqdm import tqdm
 
+from deepsea.duplicates import duplicate_groups
 from deepsea.errors import BadImageError, DeepseaError
 from deepsea.images import DecodedImage, border_level, is_image_file, read_gray
 from deepsea.imageset import NO_LABEL, ImageSet
@@ -59,6 +60,9 @@ class PackReport:
     # set when the background was given (a test set takes its training set's) and these images clearly look the
     # other way: e.g. a test folder exported inverted, whose predictions would be near chance without a word
     background_mismatch: str | None = None
+    # ids of identical images (same decoded pixels), one list per image copied; the split keeps each list together
+    duplicates: list[list[str]] = field(default_factory=list)
+    duplicates_across_classes: int = 0  # of those lists, the ones filed under more than one class: label noise
 
 
 def detect_background(contrast: float) -> str:
@@ -148,6 +152,29 @@ def _walk(folder: Path) -> list[Path]:
     return sorted(found)
 
 
+def _report_duplicates(
+    report: PackReport, root: Path, ids: list[str], labels: list[int], pixels: list, class_names: list[str]
+) -> None:
+    """Find identical images (see `duplicates.py`), record them in the report and warn, naming a few."""
+    groups = duplicate_groups(ids, pixels)
+    if not groups:
+        return
+    label_of = dict(zip(ids, labels, strict=True))
+    across = [g for g in groups if len({label_of[i] for i in g}) > 1]
+    report.duplicates, report.duplicates_across_classes = groups, len(across)
+    example = across[0] if across else groups[0]
+    log.warning(
+        "%s: %d image(s) have identical copies (%d sets, e.g. %s)%s; the pack report lists them all",
+        root,
+        sum(len(g) for g in groups),
+        len(groups),
+        example,
+        f", {len(across)} set(s) filed under different classes (label noise: keep the right copy)"
+        if across
+        else (": the validation split keeps each set on one side" if class_names else ""),
+    )
+
+
 def _decode(path: Path) -> DecodedImage | BadImageError:
     try:
         return read_gray(path)
@@ -211,6 +238,7 @@ def pack(
                 "class without training images cannot be learned."
             )
         report.per_class = dict(zip(class_names, counts, strict=True))
+    _report_duplicates(report, root, ids, labels, pixels, class_names)
     for kind, n in report.converted.items():
         log.warning("%s: %d image(s) converted to upright 8-bit grayscale from: %s", root, n, kind)
     borders = np.array([border_level(p) for p in pixels])

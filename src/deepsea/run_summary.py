@@ -30,6 +30,11 @@ def data_summary(report_paths: Iterable[str | os.PathLike[str]]) -> list[str]:
                 line += ", dark background (stored inverted: data.background)"
             if report.get("background_mismatch"):
                 line += f", WARNING {report['background_mismatch']}"
+            if report.get("duplicates"):
+                copies = sum(len(group) for group in report["duplicates"])
+                line += f", {copies} identical copies in {len(report['duplicates'])} sets"
+                if report.get("duplicates_across_classes"):
+                    line += f" ({report['duplicates_across_classes']} across classes: label noise)"
             if report["skipped"]:
                 line += f", {len(report['skipped'])} bad file(s) skipped (listed in {path})"
             if report["converted"]:
