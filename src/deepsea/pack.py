@@ -153,7 +153,12 @@ def _walk(folder: Path) -> list[Path]:
 
 
 def _report_duplicates(
-    report: PackReport, root: Path, ids: list[str], labels: list[int], pixels: list, class_names: list[str]
+    report: PackReport,
+    root: Path,
+    ids: list[str],
+    labels: list[int],
+    pixels: list[np.ndarray],
+    class_names: list[str],
 ) -> None:
     """Find identical images (see `duplicates.py`), record them in the report and warn, naming a few."""
     groups = duplicate_groups(ids, pixels)
