@@ -283,6 +283,25 @@ def test_identical_images_are_reported_with_the_ones_across_classes(tmp_path: Pa
     assert unique.duplicates == [] and unique.duplicates_across_classes == 0
 
 
+def test_test_images_identical_to_training_images_are_reported(tmp_path: Path) -> None:
+    """The same specimen in both sets, compared as stored: here a dark-background set, inverted in both."""
+    import shutil
+
+    _blob_images(tmp_path / "train", background=10, ink=230)
+    pack(tmp_path / "train", "train", tmp_path / "train.npz", tmp_path / "train.json")
+    (tmp_path / "test").mkdir()
+    shutil.copy(tmp_path / "train" / "large" / "2.png", tmp_path / "test" / "a.png")
+    cv2.imwrite(str(tmp_path / "test" / "b.png"), np.full((24, 26), 10, np.uint8))  # in no class
+    test = pack(
+        tmp_path / "test", "test", tmp_path / "t.npz", tmp_path / "t.json", background="dark",
+        training_set=tmp_path / "train.npz",
+    )  # fmt: skip
+    assert test.copies_of_training_images == [["a.png", "large/2.png"]]
+    assert json.loads((tmp_path / "t.json").read_text())["copies_of_training_images"] == [["a.png", "large/2.png"]]
+    alone = pack(tmp_path / "test", "test", tmp_path / "u.npz", tmp_path / "u.json", background="dark")
+    assert alone.copies_of_training_images == []  # nothing to compare with: nothing reported
+
+
 def test_symlinked_folders_are_followed_once(tmp_path: Path) -> None:
     """A test folder assembled from links: a linked sub-folder is read, a link back to a parent does not loop."""
     gray = np.full((10, 10), 200, np.uint8)

@@ -378,6 +378,8 @@ def test_users_own_folder_of_pngs(tmp_path: Path, two_runs) -> None:
     first_class.rename(mydata / "train" / renamed_class)
     first_test = sorted((mydata / "test").iterdir())[0]
     first_test.rename(mydata / "test" / "läppchen, 1.png")
+    some_training_image = sorted((mydata / "train" / renamed_class).iterdir())[0]
+    shutil.copy(some_training_image, mydata / "test" / "seen before.png")  # the same specimen in both sets
     workdir = _workdir(tmp_path / "wf")
     mine = f"data:\n  train_dir: '{mydata}/train'\n  test_dir: '{mydata}/test'\n"
     (workdir / "mine.yaml").write_text(TINY_CONFIG + mine)
@@ -391,8 +393,12 @@ def test_users_own_folder_of_pngs(tmp_path: Path, two_runs) -> None:
     assert result.returncode == 0, result.stderr[-4000:]
     assert not (workdir / "data" / "demo").exists()  # the demo generator did not run
     ids, classes, _ = read_submission(workdir / "results" / "submission" / "submission.csv.gz")
-    assert len(ids) == 40 and all(i.endswith(".png") for i in ids)
+    assert len(ids) == 41 and all(i.endswith(".png") for i in ids)
     assert "läppchen, 1.png" in ids and renamed_class in classes
+    report = json.loads((workdir / "results" / "data" / "test_report.json").read_text())
+    assert report["copies_of_training_images"] == [["seen before.png", f"{renamed_class}/{some_training_image.name}"]]
+    (run_log,) = (workdir / ".snakemake" / "log").glob("*.snakemake.log")
+    assert re.search(r"  test: 41 images, \d+-\d+ px, 1 identical to training images", run_log.read_text())
 
 
 def test_mistyped_key_is_named(tmp_path: Path) -> None:

@@ -34,7 +34,16 @@ def _cmd_pack(a: argparse.Namespace) -> None:
     from deepsea.pack import background_of_report, pack
 
     background = background_of_report(a.background_from) if a.background_from else a.background
-    pack(a.dir, a.subset, a.out, a.report, on_bad_image=a.on_bad_image, workers=a.workers, background=background)
+    pack(
+        a.dir,
+        a.subset,
+        a.out,
+        a.report,
+        on_bad_image=a.on_bad_image,
+        workers=a.workers,
+        background=background,
+        training_set=a.copies_from,
+    )
 
 
 def _cmd_split(a: argparse.Namespace) -> None:
@@ -224,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="light (plankton) or dark image background; dark images are stored inverted. auto: measured",
     )
     p.add_argument("--background-from", help="a training set's pack report: pack with its background (test sets)")
+    p.add_argument("--copies-from", help="packed training data (.npz): report test images identical to its images")
 
     p = add("split", _cmd_split, "stratified train/validation split of the packed training data")
     p.add_argument("--data", required=True, help="packed training data (.npz)")

@@ -1,11 +1,12 @@
 """Identical images in a data set: found by a digest of their pixels, reported by `pack`, kept together by `split`.
 
-Real collections hold copies: an image exported twice, the same frame under two names, or filed under two classes.
-A copy on each side of the validation split scores the model on an image it trained on, so validation looks
-better than the test set will; copies under different classes are label noise, worth fixing at the source.
-Packing reports both (`duplicates` in the pack report, a line in the closing summary); the split keeps the copies
-of an image on one side (`splits.stratified_split`). Identical means the same decoded gray pixels: the same image
-saved as PNG and as JPEG differs by compression and is not found.
+Real collections hold copies: an image exported twice, the same frame under two names, or filed under two classes. A
+copy on each side of the validation split scores the model on an image it trained on, so validation looks better
+than the test set will; copies under different classes are label noise, worth fixing at the source. Packing reports
+both (`duplicates` in the pack report, a line in the closing summary); the split keeps the copies of an image on one
+side (`splits.stratified_split`). A test image identical to a training image (the same specimen in both sets) is
+reported too (`copies_of_training_images`). Identical means the same decoded gray pixels: the same image saved as
+PNG and as JPEG differs by compression and is not found.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import hashlib
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+
+from deepsea.imageset import ImageSet
 
 
 def pixel_digest(pixels: np.ndarray) -> str:
@@ -30,3 +33,13 @@ def duplicate_groups(ids: Sequence[str], images: Iterable[np.ndarray]) -> list[l
     for image_id, pixels in zip(ids, images, strict=True):
         by_digest.setdefault(pixel_digest(pixels), []).append(str(image_id))
     return sorted(sorted(group) for group in by_digest.values() if len(group) > 1)
+
+
+def copies_of(ids: Sequence[str], images: Iterable[np.ndarray], reference: ImageSet) -> list[list[str]]:
+    """[id, reference id] for every image identical to one in `reference` (the first such reference id, by id)."""
+    first_id: dict[str, str] = {}
+    for ref_id, pixels in zip(reference.ids.tolist(), reference, strict=True):
+        digest = pixel_digest(pixels)
+        first_id[digest] = min(first_id.get(digest, ref_id), ref_id)
+    pairs = [[str(i), first_id.get(pixel_digest(p), "")] for i, p in zip(ids, images, strict=True)]
+    return sorted(pair for pair in pairs if pair[1])

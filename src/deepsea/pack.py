@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 from tqdm import tqdm
 
-from deepsea.duplicates import duplicate_groups
+from deepsea.duplicates import copies_of, duplicate_groups
 from deepsea.errors import BadImageError, DeepseaError
 from deepsea.images import DecodedImage, border_level, is_image_file, read_gray
 from deepsea.imageset import NO_LABEL, ImageSet
@@ -63,6 +63,7 @@ class PackReport:
     # ids of identical images (same decoded pixels), one list per image copied; the split keeps each list together
     duplicates: list[list[str]] = field(default_factory=list)
     duplicates_across_classes: int = 0  # of those lists, the ones filed under more than one class: label noise
+    copies_of_training_images: list[list[str]] = field(default_factory=list)  # [test id, training id] pairs
 
 
 def detect_background(contrast: float) -> str:
@@ -195,11 +196,13 @@ def pack(
     on_bad_image: OnBadImage = "error",
     workers: int = 1,
     background: Background = "auto",
+    training_set: str | os.PathLike[str] | None = None,
 ) -> PackReport:
     """Pack the images under `root` into `out` (.npz) and write a JSON report; return the report.
 
     `background`: "light" (plankton), "dark" (inverted while packing) or "auto" (measured from the images' borders;
-    pass the training set's decision when packing its test set, see `background_of_report`)."""
+    pass the training set's decision when packing its test set, see `background_of_report`). `training_set`: the
+    packed training data, to report test images identical to training images."""
     root = Path(root)
     files, problems, class_names = list_files(root, subset)
     label_of = {name: i for i, name in enumerate(class_names)}
@@ -268,6 +271,16 @@ def pack(
     if report.background == "dark":
         for p in pixels:
             np.subtract(255, p, out=p)  # in place: a test set of 130,000 images is not held twice
+    if training_set is not None:  # after the inversion: compared as stored, like the packed training images
+        report.copies_of_training_images = copies_of(ids, pixels, ImageSet.load(training_set))
+        if report.copies_of_training_images:
+            log.warning(
+                "%s: %d image(s) are identical to training images (e.g. %s is %s): the same specimen in both sets, "
+                "listed in the pack report (copies_of_training_images)",
+                root,
+                len(report.copies_of_training_images),
+                *report.copies_of_training_images[0],
+            )
 
     images = ImageSet.from_images(pixels, ids, labels, class_names)
     images.save(out)

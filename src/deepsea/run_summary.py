@@ -35,6 +35,8 @@ def data_summary(report_paths: Iterable[str | os.PathLike[str]]) -> list[str]:
                 line += f", {copies} identical copies in {len(report['duplicates'])} sets"
                 if report.get("duplicates_across_classes"):
                     line += f" ({report['duplicates_across_classes']} across classes: label noise)"
+            if report.get("copies_of_training_images"):
+                line += f", {len(report['copies_of_training_images'])} identical to training images"
             if report["skipped"]:
                 line += f", {len(report['skipped'])} bad file(s) skipped (listed in {path})"
             if report["converted"]:

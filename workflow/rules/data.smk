@@ -35,6 +35,8 @@ rule pack:
         train_report=lambda w: (
             "results/data/train_report.json" if w.subset == "test" else []
         ),
+        # and compared with the training images (copies of a training image are reported)
+        train_data=lambda w: "results/data/train.npz" if w.subset == "test" else [],
     output:
         data="results/data/{subset}.npz",
         report="results/data/{subset}_report.json",
@@ -54,12 +56,13 @@ rule pack:
     params:
         folder=lambda w: config["data"][f"{w.subset}_dir"],
         on_bad_image=config["data"]["on_bad_image"],
-        background=lambda w, input: (
-            f"--background-from {input.train_report}"
+        # train: the background setting; test: the training set's background, and its images to compare with
+        subset_options=lambda w, input: (
+            f"--background-from {input.train_report} --copies-from {input.train_data}"
             if w.subset == "test"
             else f"--background {config['data']['background']}"
         ),
     shell:
         "deepsea pack --dir {params.folder:q} --subset {wildcards.subset} --out {output.data} "
-        "--report {output.report} --on-bad-image {params.on_bad_image} {params.background} --workers {threads} "
+        "--report {output.report} --on-bad-image {params.on_bad_image} {params.subset_options} --workers {threads} "
         "> {log} 2>&1"
