@@ -14,7 +14,11 @@ with white, images become "ink" by inversion, the features measure ink). Data wi
 images, fluorescence, white-on-black digits) is inverted here, once, so the rest of the pipeline needs no second
 convention. `background: auto` decides from the training images: an image whose mean is lighter than its border
 (median of its outermost pixels) shows a light organism; the median over the images decides, so a mid-gray
-background works either way. The test set is packed with the training set's decision, never its own.
+background works either way. The test set is packed with the training set's decision, never its own (with a
+warning when its own images clearly say otherwise).
+
+Copies (`duplicates.py`): identical images within a set, and test images identical to training images, are listed
+in the report and warned about; nothing is dropped, the user decides.
 """
 
 from __future__ import annotations
