@@ -12,7 +12,7 @@ PNG and as JPEG differs by compression and is not found.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -27,19 +27,21 @@ def pixel_digest(pixels: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def duplicate_groups(ids: Sequence[str], images: Iterable[np.ndarray]) -> list[list[str]]:
-    """The ids of every set of two or more identical images, each sorted, the groups sorted by their first id."""
+def duplicate_groups(ids: Sequence[str], digests: Sequence[str]) -> list[list[str]]:
+    """The ids of every set of two or more identical images (equal `pixel_digest`s), each sorted, the groups sorted
+    by their first id."""
     by_digest: dict[str, list[str]] = {}
-    for image_id, pixels in zip(ids, images, strict=True):
-        by_digest.setdefault(pixel_digest(pixels), []).append(str(image_id))
+    for image_id, digest in zip(ids, digests, strict=True):
+        by_digest.setdefault(digest, []).append(str(image_id))
     return sorted(sorted(group) for group in by_digest.values() if len(group) > 1)
 
 
-def copies_of(ids: Sequence[str], images: Iterable[np.ndarray], reference: ImageSet) -> list[list[str]]:
-    """[id, reference id] for every image identical to one in `reference` (the first such reference id, by id)."""
+def copies_of(ids: Sequence[str], digests: Sequence[str], reference: ImageSet) -> list[list[str]]:
+    """[id, reference id] for every image (given by its `pixel_digest`) identical to one in `reference` (the first
+    such reference id, by id)."""
     first_id: dict[str, str] = {}
     for ref_id, pixels in zip(reference.ids.tolist(), reference, strict=True):
         digest = pixel_digest(pixels)
         first_id[digest] = min(first_id.get(digest, ref_id), ref_id)
-    pairs = [[str(i), first_id.get(pixel_digest(p), "")] for i, p in zip(ids, images, strict=True)]
+    pairs = [[str(i), first_id.get(digest, "")] for i, digest in zip(ids, digests, strict=True)]
     return sorted(pair for pair in pairs if pair[1])

@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 from tqdm import tqdm
 
-from deepsea.duplicates import copies_of, duplicate_groups
+from deepsea.duplicates import copies_of, duplicate_groups, pixel_digest
 from deepsea.errors import BadImageError, DeepseaError
 from deepsea.images import DecodedImage, border_level, is_image_file, read_gray
 from deepsea.imageset import NO_LABEL, ImageSet
@@ -162,11 +162,11 @@ def _report_duplicates(
     root: Path,
     ids: list[str],
     labels: list[int],
-    pixels: list[np.ndarray],
+    digests: list[str],
     class_names: list[str],
 ) -> None:
     """Find identical images (see `duplicates.py`), record them in the report and warn, naming a few."""
-    groups = duplicate_groups(ids, pixels)
+    groups = duplicate_groups(ids, digests)
     if not groups:
         return
     label_of = dict(zip(ids, labels, strict=True))
@@ -250,7 +250,6 @@ def pack(
                 "class without training images cannot be learned."
             )
         report.per_class = dict(zip(class_names, counts, strict=True))
-    _report_duplicates(report, root, ids, labels, pixels, class_names)
     for kind, n in report.converted.items():
         log.warning("%s: %d image(s) converted to upright 8-bit grayscale from: %s", root, n, kind)
     borders = np.array([border_level(p) for p in pixels])
@@ -275,8 +274,12 @@ def pack(
     if report.background == "dark":
         for p in pixels:
             np.subtract(255, p, out=p)  # in place: a test set of 130,000 images is not held twice
-    if training_set is not None:  # after the inversion: compared as stored, like the packed training images
-        report.copies_of_training_images = copies_of(ids, pixels, ImageSet.load(training_set))
+    # one digest per image, after the inversion (which keeps identical images identical): for the copies within
+    # this set and, as stored like the packed training images, for the copies of training images
+    digests = [pixel_digest(p) for p in pixels]
+    _report_duplicates(report, root, ids, labels, digests, class_names)
+    if training_set is not None:
+        report.copies_of_training_images = copies_of(ids, digests, ImageSet.load(training_set))
         if report.copies_of_training_images:
             log.warning(
                 "%s: %d image(s) are identical to training images (e.g. %s is %s): the same specimen in both sets, "
