@@ -38,6 +38,7 @@ from deepsea.errors import BadImageError, DeepseaError
 from deepsea.images import DecodedImage, border_level, is_image_file, read_gray
 from deepsea.imageset import NO_LABEL, ImageSet
 from deepsea.io import read_json, write_json
+from deepsea.orientation import UPRIGHT_SCORE, check_orientation
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,10 @@ class PackReport:
     duplicates: list[list[str]] = field(default_factory=list)
     duplicates_across_classes: int = 0  # of those lists, the ones filed under more than one class: label noise
     copies_of_training_images: list[list[str]] = field(default_factory=list)  # [test id, training id] pairs
+    # training images: share that match their class better as they are than turned over or mirrored (orientation.py;
+    # about 0.5 for images at random angles, near 1 for upright ones) and how many images were compared
+    upright_score: float | None = None
+    upright_images: int = 0
 
 
 def detect_background(contrast: float) -> str:
@@ -185,6 +190,23 @@ def _report_duplicates(
     )
 
 
+def _report_orientation(report: PackReport, root: Path, pixels: list[np.ndarray], labels: list[int]) -> None:
+    """Measure whether the training images look upright (orientation.py); the run's summary warns if the
+    configured models turn them over, which pack cannot know (it would rerun for every model edit)."""
+    check = check_orientation(pixels, labels)
+    report.upright_score, report.upright_images = check.score, check.images
+    log.info(
+        "%s: orientation: %.0f%% of %d images match their class better as they are than turned over (%s)",
+        root,
+        100 * check.score,
+        check.images,
+        "they look upright: models that turn or flip images, as the defaults do, may merge classes that differ by "
+        "orientation; see workflow/configs/upright.yaml"
+        if check.looks_upright
+        else f"under {UPRIGHT_SCORE:.0%} or too few images: no sign that orientation matters",
+    )
+
+
 def _decode(path: Path) -> DecodedImage | BadImageError:
     try:
         return read_gray(path)
@@ -274,6 +296,8 @@ def pack(
     if report.background == "dark":
         for p in pixels:
             np.subtract(255, p, out=p)  # in place: a test set of 130,000 images is not held twice
+    if subset == "train":
+        _report_orientation(report, root, pixels, labels)
     # one digest per image, after the inversion (which keeps identical images identical): for the copies within
     # this set and, as stored like the packed training images, for the copies of training images
     digests = [pixel_digest(p) for p in pixels]

@@ -9,15 +9,19 @@ or unreadable evaluation is left out. Cluster jobs run with `--no-hooks`, so onl
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from deepsea.errors import DeepseaError
 from deepsea.io import read_json
+from deepsea.orientation import OrientationCheck, upright_warning
 
 
-def data_summary(report_paths: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """One line per packed subset (results/data/*_report.json): what was read, so a surprise shows at the end."""
+def data_summary(report_paths: Iterable[str | os.PathLike[str]], turned_by: Sequence[str] = ()) -> list[str]:
+    """One line per packed subset (results/data/*_report.json): what was read, so a surprise shows at the end.
+
+    `turned_by`: what in the config turns images over (`orientation.turns_images_over`), for the warning given
+    when the training images look upright."""
     rows: list[str] = []
     for path in map(Path, report_paths):
         try:
@@ -30,6 +34,11 @@ def data_summary(report_paths: Iterable[str | os.PathLike[str]]) -> list[str]:
                 line += ", dark background (stored inverted: data.background)"
             if report.get("background_mismatch"):
                 line += f", WARNING {report['background_mismatch']}"
+            if report.get("upright_score") is not None:
+                check = OrientationCheck(report["upright_score"], report["upright_images"])
+                warning = upright_warning(check, turned_by)
+                if warning:
+                    line += f", WARNING {warning}"
             if report.get("duplicates"):
                 copies = sum(len(group) for group in report["duplicates"])
                 line += f", {copies} identical copies in {len(report['duplicates'])} sets"

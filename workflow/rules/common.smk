@@ -8,6 +8,7 @@ from snakemake.logging import logger
 
 from deepsea.config_layers import merged
 from deepsea.errors import ConfigError
+from deepsea.orientation import turns_images_over
 from deepsea.run_summary import data_summary, run_summary
 from deepsea.settings import bag_member_seed, load_model_settings
 
@@ -382,5 +383,6 @@ def log_run_summary():
         f"results/eval/fused/{name}.json" for name in config["fusion"]["models"]
     ]
     reports = [f"results/data/{subset}_report.json" for subset in ("train", "test")]
-    for line in data_summary(reports) + run_summary(evaluations):
+    turned_by = turns_images_over(RUNS, config["tta"])
+    for line in data_summary(reports, turned_by) + run_summary(evaluations):
         logger.info(line)
