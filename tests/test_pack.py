@@ -176,6 +176,24 @@ def test_bad_images_skipped_and_reported(tmp_path: Path) -> None:
     assert skipped == {"empty.jpg", "corrupt.jpg", "notes.txt"}
 
 
+def test_system_files_and_mac_archive_folders_are_not_data(tmp_path: Path) -> None:
+    """A folder copied from Windows or unzipped on a Mac: no error, no class named __MACOSX, nothing reported."""
+    ok = np.full((12, 12), 200, np.uint8)
+    for cls in ("alpha", "beta"):
+        _write(tmp_path / "train" / cls / "1.png", ok)
+        (tmp_path / "train" / cls / "Thumbs.db").write_bytes(b"\0")
+    (tmp_path / "train" / "desktop.ini").write_text("[.ShellClassInfo]")  # beside the class folders
+    (tmp_path / "train" / "beta" / "Icon\r").write_bytes(b"")
+    _write(tmp_path / "train" / "__MACOSX" / "alpha" / "1.png", ok)  # zip's resource forks, named like images
+    _write(tmp_path / "test" / "1.png", ok)
+    _write(tmp_path / "test" / "__MACOSX" / "1.png", ok)
+    (tmp_path / "test" / "Thumbs.db").write_bytes(b"\0")
+    train = pack(tmp_path / "train", "train", tmp_path / "train.npz", tmp_path / "train.json")
+    test = pack(tmp_path / "test", "test", tmp_path / "test.npz", tmp_path / "test.json")
+    assert train.per_class == {"alpha": 1, "beta": 1} and not train.skipped
+    assert ImageSet.load(tmp_path / "test.npz").ids.tolist() == ["1.png"] and not test.skipped
+
+
 def test_empty_class_and_missing_folder(tmp_path: Path) -> None:
     _write(tmp_path / "train" / "a" / "1.png", np.zeros((5, 5), np.uint8))
     (tmp_path / "train" / "b").mkdir()

@@ -7,7 +7,8 @@ the sorted sub-folder names, so the label numbering does not depend on the file 
 
 Bad input (unreadable, empty, zero-size, a non-image file, a file outside any class folder) either stops packing
 with one error that lists every bad file (`on_bad_image: error`, the default) or is skipped and listed in the
-report (`on_bad_image: skip`). Hidden files (`.DS_Store`, `._x.jpg`) are ignored silently.
+report (`on_bad_image: skip`). Hidden files (`.DS_Store`, `._x.jpg`) and what operating systems and archivers
+leave beside images (`Thumbs.db`, `desktop.ini`, a `__MACOSX` folder) are ignored silently.
 
 Background: every later stage assumes the plankton convention, dark organisms on a light background (warps pad
 with white, images become "ink" by inversion, the features measure ink). Data with a dark background (UVP plankton
@@ -45,6 +46,14 @@ log = logging.getLogger(__name__)
 Subset = Literal["train", "test"]
 OnBadImage = Literal["error", "skip"]
 Background = Literal["auto", "light", "dark"]
+
+# written by Windows Explorer, macOS Finder (the "Icon\r" of a custom folder icon) and macOS's zip (__MACOSX)
+SYSTEM_FILES = frozenset({"thumbs.db", "ehthumbs.db", "desktop.ini", "icon\r", "__macosx"})
+
+
+def _ignored(name: str) -> bool:
+    """Hidden and system files or folders: never data, so neither packed nor reported as bad files."""
+    return name.startswith(".") or name.lower() in SYSTEM_FILES
 
 
 @dataclass
@@ -118,7 +127,7 @@ def list_files(root: Path, subset: Subset) -> tuple[list[tuple[Path, str]], list
     class_names: list[str] = []
     if subset == "train":
         for child in sorted(root.iterdir()):
-            if child.name.startswith("."):
+            if _ignored(child.name):
                 continue
             if child.is_dir():
                 class_names.append(child.name)
@@ -144,7 +153,8 @@ def list_files(root: Path, subset: Subset) -> tuple[list[tuple[Path, str]], list
 
 
 def _walk(folder: Path) -> list[Path]:
-    """All non-hidden files below `folder`, sorted (sorted: the packed order must not depend on the file system).
+    """All files below `folder` but hidden and system ones, sorted (the packed order must not depend on the file
+    system).
 
     Symlinked sub-folders are followed (data sets are often assembled from links), each real folder once, so a
     link back to a parent cannot loop."""
@@ -152,13 +162,13 @@ def _walk(folder: Path) -> list[Path]:
     seen = {os.path.realpath(folder)}
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         kept = []
-        for d in sorted(d for d in dirnames if not d.startswith(".")):
+        for d in sorted(d for d in dirnames if not _ignored(d)):
             real = os.path.realpath(os.path.join(dirpath, d))
             if real not in seen:
                 seen.add(real)
                 kept.append(d)
         dirnames[:] = kept
-        found += [Path(dirpath, f) for f in filenames if not f.startswith(".")]
+        found += [Path(dirpath, f) for f in filenames if not _ignored(f)]
     return sorted(found)
 
 
