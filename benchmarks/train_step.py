@@ -30,7 +30,7 @@ SIZE, BATCH, N_CLASSES = 95, 32, 121
 def model_rate(device: torch.device, steps: int, bf16: bool = False) -> float:
     """Images per second through forward + backward + SGD step."""
     torch.manual_seed(0)
-    model = build_model("convroll4", N_CLASSES, SIZE, {}).to(device)
+    model = build_model("convroll4", N_CLASSES, SIZE, {}).to(device, memory_format=torch.channels_last)  # as train.py
     optimizer = torch.optim.SGD(model.parameters(), lr=0.003, momentum=0.9, nesterov=True)
     x = torch.randn(BATCH, 1, SIZE, SIZE, device=device)
     y = torch.randint(0, N_CLASSES, (BATCH,), device=device)

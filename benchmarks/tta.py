@@ -78,7 +78,7 @@ def main() -> None:
         for _ in range(args.repeats):
             loops.append(loop_rate(model, images, norm, views, args.loop_images))
             batches.append(batched_rate(model, images, norm, views, cpu, workers=1))
-            model.to(memory_format=torch.contiguous_format)  # the loop runs the model as trained (NCHW)
+            model.to(memory_format=torch.contiguous_format)  # the loop: the model as load_model gives it (NCHW)
         loop, batched = max(loops), max(batches)
         result["models"][label] = {
             "loop_image_views_per_s": round(loop, 1),

@@ -137,7 +137,7 @@ def train(
     t = settings.train
     model = build_model(
         settings.architecture, len(data.class_names), settings.input_size, settings.params, f"models.{settings.name}"
-    ).to(device)
+    ).to(device, memory_format=torch.channels_last)  # NHWC, as predict.py: oneDNN and cuDNN convolve it faster
     norm = Normalisation.fit(train_set, model.inputs[0])
     if preinit_path is not None:
         copy_early_layers(model, preinit_path, settings)

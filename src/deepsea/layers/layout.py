@@ -1,7 +1,8 @@
 """Which memory layout a batch of maps is in, so layers that build or add tensors keep it.
 
-`predict.py` runs models channels_last (NHWC: oneDNN and cuDNN convolutions are faster on it); training runs the
-default NCHW. A layer that allocates its output or adds a parameter in the other layout forces a conversion copy
+`train.py` and `predict.py` run models channels_last (NHWC: oneDNN and cuDNN convolutions are faster on it; on 2
+CPU threads a demo training step of `cr4_ds` took 15-17% less time, of `plain` 28-31%); a model built by hand runs
+the default NCHW. A layer that allocates its output or adds a parameter in the other layout forces a conversion copy
 or a strided pass through memory.
 """
 
