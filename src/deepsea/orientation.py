@@ -64,9 +64,9 @@ def thumbnail(pixels: np.ndarray, size: int = THUMBNAIL) -> np.ndarray:
 
 def check_orientation(pixels: Sequence[np.ndarray], labels: Sequence[int], seed: int = 0) -> OrientationCheck:
     """Score how often each image matches the mean of the rest of its class better as it is than turned over."""
-    labels_array = np.asarray(labels)
-    counts = np.bincount(labels_array) if len(labels_array) else np.zeros(0, dtype=int)
-    keep = np.flatnonzero(counts[labels_array] >= 2) if len(labels_array) else np.zeros(0, dtype=int)
+    labels_array = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(labels_array)
+    keep = np.flatnonzero(counts[labels_array] >= 2)
     if len(keep) == 0:
         return OrientationCheck(score=0.5, images=0)
     thumbs = np.stack([thumbnail(pixels[i]) for i in keep])  # (n, size, size)
@@ -85,15 +85,17 @@ def check_orientation(pixels: Sequence[np.ndarray], labels: Sequence[int], seed:
 
 def turns_images_over(runs: Mapping[str, Mapping], tta: Mapping) -> list[str]:
     """What in a workflow config turns images over or mirrors them (so that orientation cannot tell classes apart):
-    rotation-invariant architectures, augmentation or test-time views that flip or turn by 90 degrees or more."""
+    rotation-invariant architectures, augmentation or test-time views that flip or turn by 90 degrees or more.
+
+    `runs` and `tta` as the Snakefile holds them, every default filled in by the config schema."""
     found = []
     for name, settings in runs.items():
-        augmentation = settings.get("augmentation", {})
-        if settings.get("architecture", "plain") != "plain":
+        augmentation = settings["augmentation"]
+        if settings["architecture"] != "plain":  # every other architecture is cyclic (models/registry.py)
             found.append(f"{name} is rotation-invariant ({settings['architecture']})")
-        elif augmentation.get("flip", True) or augmentation.get("rotation", 360.0) >= 90:
+        elif augmentation["flip"] or augmentation["rotation"] >= 90:
             found.append(f"{name}'s augmentation flips or turns the images")
-    if tta.get("flip", True) or tta.get("rotation", 360.0) >= 90:
+    if tta["flip"] or tta["rotation"] >= 90:
         found.append("the test-time views flip or turn the images")
     return found
 
