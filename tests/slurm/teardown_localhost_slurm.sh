@@ -10,4 +10,8 @@ for pid_file in "$RUN/slurmd.pid" "$RUN/slurmctld.pid" "$RUN/slurmdbd.pid" /run/
         rm -f "$pid_file"
     fi
 done
+# With a config but no controller, `scontrol show config` waits 9 s for one, and the SLURM executor plugin runs it
+# whenever Snakemake starts (every `snakemake` call, any executor); with no config it fails at once. Setup writes
+# these files again.
+rm -f /etc/slurm/slurm.conf /etc/slurm/slurmdbd.conf /etc/slurm/gres.conf
 echo "teardown_localhost_slurm: stopped"
