@@ -7,7 +7,7 @@ CORES ?= all
 # The rules call the `deepsea` command: put the venv first on PATH for every recipe.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help install demo-data run report test test-fast test-slurm test-determinism lint clean
+.PHONY: help install demo-data run report test test-fast test-slurm lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
@@ -35,14 +35,11 @@ report: install  ## the results report results/report.html (runs whatever final_
 	$(BIN)/snakemake --report results/report.html final_submission
 	@echo "make report: results/report.html (self-contained; open it in a browser)"
 
-test: install  ## unit, property and end-to-end tests (SLURM: make test-slurm; two full demo runs: make test-determinism)
-	$(BIN)/pytest -m "not slurm and not full_demo"
+test: install  ## unit, property and end-to-end tests, two complete demo runs among them (SLURM: make test-slurm)
+	$(BIN)/pytest -m "not slurm"
 
 test-fast: install  ## the tests without the end-to-end Snakemake runs
-	$(BIN)/pytest -m "not slow and not slurm and not full_demo"
-
-test-determinism: install  ## two complete demo runs on CPU must give the same bytes (20 min on 2 cores)
-	$(BIN)/pytest -m full_demo tests/test_full_demo_determinism.py
+	$(BIN)/pytest -m "not slow and not slurm"
 
 test-slurm: install  ## start a localhost SLURM (root, apt), run the profile test on it, stop it
 	bash tests/slurm/setup_localhost_slurm.sh
