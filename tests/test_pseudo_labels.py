@@ -140,6 +140,24 @@ def test_weighted_average_golden(tmp_path: Path) -> None:
         average_predictions([a, b], [1.0])
 
 
+def test_geometric_and_logit_averages_golden(tmp_path: Path) -> None:
+    """A bag's members averaged as views are: the normalised (weighted) geometric mean, the mean log-odds."""
+    pa, pb = np.array([[0.2, 0.8], [0.6, 0.4]]), np.array([[0.4, 0.6], [0.9, 0.1]])
+    a = _write(tmp_path / "a.npy", pa.astype(np.float32), ["x", "y"])
+    b = _write(tmp_path / "b.npy", pb[::-1].astype(np.float32), ["y", "x"])
+    geometric = (pa * pb) ** 0.5
+    probs, ids, _ = average_predictions([a, b], mean="geometric")
+    assert ids == ["x", "y"]
+    np.testing.assert_allclose(probs, geometric / geometric.sum(1, keepdims=True), atol=1e-6)
+    weighted = pa**0.75 * pb**0.25
+    probs, _, _ = average_predictions([a, b], [3.0, 1.0], mean="geometric")
+    np.testing.assert_allclose(probs, weighted / weighted.sum(1, keepdims=True), atol=1e-6)
+    odds = np.sqrt(pa / (1 - pa) * pb / (1 - pb))  # the mean log-odds, mapped back: p = odds / (1 + odds)
+    logit = odds / (1 + odds)
+    probs, _, _ = average_predictions([a, b], mean="logit")
+    np.testing.assert_allclose(probs, logit / logit.sum(1, keepdims=True), atol=1e-6)
+
+
 def test_pseudo_label_settings_checked() -> None:
     with pytest.raises(ConfigError, match=r"models\.m\.pseudo_label: fraction must be in \(0, 1\)"):
         load_model_settings('{"name": "m", "pseudo_label": {"fraction": 1.5, "shard": 0, "shards": 3}}')

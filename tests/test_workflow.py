@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepsea.io import load_predictions
+from deepsea.io import average_predictions, load_predictions
 from deepsea.settings import bag_member_seed
 from deepsea.submission import read_submission, score_submission
 from deepsea.train import load_model
@@ -202,7 +202,9 @@ def test_final_submission_is_valid_and_learned(demo_run: Path) -> None:
     assert "centre" in scores and "tta_gain" in scores  # TTA and centre view side by side
     assert len(json.loads((workdir / "results/predictions/plain/test.meta.json").read_text())["views"]) == 70
     # plain is bagged (bags: [1, 2]): its submission input is the bag's average
-    assert (workdir / "results/predictions/plain/test_bagged.npy").exists()
+    members = [workdir / f"results/predictions/{run}/test.npy" for run in PLAIN_BAG]
+    bagged = load_predictions(workdir / "results/predictions/plain/test_bagged.npy")[0]
+    np.testing.assert_array_equal(bagged, average_predictions(members, mean="geometric")[0])  # ensemble.bag_mean
     assert (workdir / "results/splits/bag_1.json").exists() and (workdir / "results/eval/plain_bag2.json").exists()
     # each member from its own start: not a clone of the standard member that only saw another split
     member_seeds = [load_model(workdir / f"results/models/{run}/model.pt", "cpu")[1].seed for run in PLAIN_BAG]

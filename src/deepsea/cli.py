@@ -119,10 +119,10 @@ def _cmd_predict(a: argparse.Namespace) -> None:
 def _cmd_average(a: argparse.Namespace) -> None:
     from deepsea.io import average_predictions, load_predictions, save_predictions
 
-    probs, ids, class_names = average_predictions(a.pred, a.weights)
-    save_predictions(a.out, probs, ids, class_names, averaged=list(a.pred), weights=a.weights)
+    probs, ids, class_names = average_predictions(a.pred, a.weights, a.mean)
+    save_predictions(a.out, probs, ids, class_names, averaged=list(a.pred), weights=a.weights, mean=a.mean)
     load_predictions(a.out)  # refuse to leave behind anything a consumer would refuse
-    log.info("averaged %d prediction files -> %s", len(a.pred), a.out)
+    log.info("averaged %d prediction files (%s mean) -> %s", len(a.pred), a.mean, a.out)
 
 
 def _cmd_shard_test(a: argparse.Namespace) -> None:
@@ -292,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("average", _cmd_average, "average prediction files (a bag's members) into one")
     p.add_argument("--pred", required=True, nargs="+", help="predictions .npy over the same ids")
     p.add_argument("--weights", type=float, nargs="+", help="one per --pred (default: equal)")
+    p.add_argument("--mean", choices=["arithmetic", "geometric", "logit"], default="arithmetic")
     p.add_argument("--out", required=True, help="predictions .npy to write")
 
     p = add("shard-test", _cmd_shard_test, "shuffle the test ids into shards for pseudo-label models")

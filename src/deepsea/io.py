@@ -206,13 +206,20 @@ def aligned_predictions(
 
 
 def average_predictions(
-    paths: Sequence[str | os.PathLike[str]], weights: Sequence[float] | None = None
+    paths: Sequence[str | os.PathLike[str]], weights: Sequence[float] | None = None, mean: str = "arithmetic"
 ) -> tuple[np.ndarray, list[str], list[str]]:
-    """Arithmetic mean of prediction files over the same ids (any order) and the same classes; `weights`
-    (non-negative, normalised to sum 1) make it a weighted mean."""
+    """Mean of prediction files over the same ids (any order) and the same classes; `weights` (non-negative,
+    normalised to sum 1) make it a weighted mean. `mean`: arithmetic (of the probabilities, one file in memory at a
+    time), geometric or logit (as `tta.combine` averages views: a bag's members are averaged like one model's)."""
     weights = [1.0] * len(paths) if weights is None else list(weights)
     if len(weights) != len(paths) or min(weights) < 0 or sum(weights) <= 0:
         raise DataMismatchError(f"average: need one non-negative weight per file, not all 0; got {weights}.")
+    if mean != "arithmetic":
+        from deepsea.tta import combine
+
+        members = list(aligned_predictions(paths))
+        log_probs = np.stack([np.log(np.clip(p.astype(np.float64), 1e-15, 1.0)) for p, _, _ in members], axis=1)
+        return combine(log_probs, mean, np.asarray(weights)).astype(np.float32), members[0][1], members[0][2]
     aligned = aligned_predictions(paths)
     probs, ids, class_names = next(aligned)
     total = weights[0] * probs.astype(np.float64)

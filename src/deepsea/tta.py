@@ -131,8 +131,9 @@ def make_views(s: TTASettings) -> list[AffineParams]:
     return points_to_views(unit_points(s), s)
 
 
-def combine(logits: np.ndarray, mean: str) -> np.ndarray:
-    """(N, V, C) logits of V views -> (N, C) probabilities, averaged as `mean` says.
+def combine(logits: np.ndarray, mean: str, weights: np.ndarray | None = None) -> np.ndarray:
+    """(N, V, C) logits of V views (or of V models: log-probabilities are logits too) -> (N, C) probabilities,
+    averaged as `mean` says, the V weighted by `weights` (default: equally).
 
     arithmetic: mean of the probabilities (the original). geometric: normalised geometric mean of the probabilities
     (identical to a softmax of the mean logits). logit: mean of each class's log-odds log(p / (1 - p)), mapped back
@@ -141,13 +142,13 @@ def combine(logits: np.ndarray, mean: str) -> np.ndarray:
     shifted = logits - logits.max(axis=2, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))
     if mean == "arithmetic":
-        averaged = np.exp(log_probs).mean(axis=1)
+        averaged = np.average(np.exp(log_probs), axis=1, weights=weights)
     elif mean == "geometric":
-        z = log_probs.mean(axis=1)
+        z = np.average(log_probs, axis=1, weights=weights)
         averaged = np.exp(z - z.max(axis=1, keepdims=True))
     else:  # logit
         p = np.clip(np.exp(log_probs), 1e-15, 1 - 1e-15)
-        log_odds = (np.log(p) - np.log1p(-p)).mean(axis=1)
+        log_odds = np.average(np.log(p) - np.log1p(-p), axis=1, weights=weights)
         averaged = 1.0 / (1.0 + np.exp(-log_odds))
     return averaged / averaged.sum(axis=1, keepdims=True)
 

@@ -71,5 +71,7 @@ rule bag_average:
         mem_mb=4000,
         runtime=10,
         gpu=0,
+    params:
+        mean=config["ensemble"]["bag_mean"],
     shell:
-        "deepsea average --pred {input} --out {output} > {log} 2>&1"
+        "deepsea average --pred {input} --mean {params.mean} --out {output} > {log} 2>&1"
