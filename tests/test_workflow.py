@@ -1,7 +1,7 @@
 """End to end: the real Snakefile, run as a user runs it, in temporary folders.
 
 The module's two runs are the shipped demo DAG (`config.yaml` as it is, `snakemake --cores 2 final_submission`, what
-`make run` does): run A uninterrupted; run B stopped twice on the way and resumed (SIGTERM to the whole run while
+`make run` does; on CPU, where the same bytes are promised, even on a machine with a GPU): run A uninterrupted; run B stopped twice on the way and resumed (SIGTERM to the whole run while
 convnets train, SIGKILL to one TTA job). Every split, feature, prediction, fused, ensemble, pseudo-label and final
 file, the submission and every model's weights must be the same bytes in both: one comparison shows that two full demo
 runs agree on CPU and that an interrupted run ends exactly where an uninterrupted one does.
@@ -88,8 +88,13 @@ def _workdir(tmp: Path) -> Path:
     return tmp
 
 
+CPU_ONLY = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # the same bytes are promised on CPU: `device: auto` -> cpu
+
+
 def _snakemake(workdir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*SNAKEMAKE, *args], cwd=workdir, env=CPU_ONLY, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +144,9 @@ class KilledRun:
 def killed_run(tmp_path_factory: pytest.TempPathFactory) -> KilledRun:
     """Run B: the same DAG, stopped as Ctrl-C or a cluster's preemption stops it, then resumed to the end."""
     workdir = _workdir(tmp_path_factory.mktemp("run_b") / "wf")
-    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir, start_new_session=True)
+    quiet = dict(
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir, env=CPU_ONLY, start_new_session=True
+    )
     models = workdir / "results" / "models"
 
     snake = subprocess.Popen(DEMO_RUN, **quiet)
