@@ -156,6 +156,8 @@ def test_geometric_and_logit_averages_golden(tmp_path: Path) -> None:
     logit = odds / (1 + odds)
     probs, _, _ = average_predictions([a, b], mean="logit")
     np.testing.assert_allclose(probs, logit / logit.sum(1, keepdims=True), atol=1e-6)
+    with pytest.raises(ConfigError, match="mean: one of arithmetic, geometric, logit, got 'median'"):
+        average_predictions([a, b], mean="median")  # not silently one of the others
 
 
 def test_pseudo_label_settings_checked() -> None:

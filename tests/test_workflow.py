@@ -1,10 +1,11 @@
 """End to end: the real Snakefile, run as a user runs it, in temporary folders.
 
 The module's two runs are the shipped demo DAG (`config.yaml` as it is, `snakemake --cores 2 final_submission`, what
-`make run` does; on CPU, where the same bytes are promised, even on a machine with a GPU): run A uninterrupted; run B stopped twice on the way and resumed (SIGTERM to the whole run while
-convnets train, SIGKILL to one TTA job). Every split, feature, prediction, fused, ensemble, pseudo-label and final
-file, the submission and every model's weights must be the same bytes in both: one comparison shows that two full demo
-runs agree on CPU and that an interrupted run ends exactly where an uninterrupted one does.
+`make run` does; on CPU, where the same bytes are promised, even on a machine with a GPU): run A uninterrupted; run
+B stopped twice on the way and resumed (SIGTERM to the whole run while convnets train, SIGKILL to one TTA job).
+Every split, feature, prediction, fused, ensemble, pseudo-label and final file, the submission and every model's
+weights must be the same bytes in both: one comparison shows that two full demo runs agree on CPU and that an
+interrupted run ends exactly where an uninterrupted one does.
 
 The other tests use run A (a second dry run has nothing to do; --forcerun and an edited model plan exactly the jobs
 they should; a rule's logged command remakes its bytes by hand; the report has every section) or small configs of
@@ -40,7 +41,7 @@ FUSED = ["plain", "cr4_ds", "convroll4_doublescale_fs5"]  # config.yaml's fusion
 
 REPO = Path(__file__).parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-DEMO_RUN = [*SNAKEMAKE, "--cores", "2", "--rerun-incomplete", "final_submission"]
+DEMO_ARGS = ["--cores", "2", "--rerun-incomplete", "final_submission"]  # --rerun-incomplete: for run B's restarts
 COMPARED = ("splits", "features", "predictions", "fused", "ensemble", "pseudo_labels", "final", "submission")
 TINY_CONFIG = """
 demo: {n_train: 150, n_test: 40, classes: 4, seed: 1}
@@ -101,7 +102,7 @@ def _snakemake(workdir: Path, *args: str, timeout: float = 300) -> subprocess.Co
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Run A: `make run`'s DAG on the shipped config, uninterrupted."""
     workdir = _workdir(tmp_path_factory.mktemp("run_a") / "wf")
-    result = _snakemake(workdir, "--cores", "2", "final_submission", timeout=3600)
+    result = _snakemake(workdir, *DEMO_ARGS, timeout=3600)
     assert result.returncode == 0, result.stderr[-4000:]
     return workdir
 
@@ -149,13 +150,13 @@ def killed_run(tmp_path_factory: pytest.TempPathFactory) -> KilledRun:
     )
     models = workdir / "results" / "models"
 
-    snake = subprocess.Popen(DEMO_RUN, **quiet)
+    snake = subprocess.Popen([*SNAKEMAKE, *DEMO_ARGS], **quiet)
     _wait_for(lambda: any(models.glob("*/checkpoint.pt")) or snake.poll() is not None)
     os.killpg(snake.pid, signal.SIGTERM)  # Snakemake and its jobs, as Ctrl-C or a preemption does
     snake.wait(timeout=300)
     interrupted = sorted(p.parent.name for p in models.glob("*/checkpoint.pt") if not (p.parent / "model.pt").exists())
 
-    snake = subprocess.Popen(DEMO_RUN, **quiet)
+    snake = subprocess.Popen([*SNAKEMAKE, *DEMO_ARGS], **quiet)
     _wait_for(lambda: _job_processes(workdir, "predict") or snake.poll() is not None)
     killed_output = None
     victims = _job_processes(workdir, "predict")
@@ -167,7 +168,7 @@ def killed_run(tmp_path_factory: pytest.TempPathFactory) -> KilledRun:
     snake.wait(timeout=1800)
     killed_output_left = killed_output is not None and killed_output.exists()
 
-    final = _snakemake(workdir, *DEMO_RUN[len(SNAKEMAKE) :], timeout=3600)
+    final = _snakemake(workdir, *DEMO_ARGS, timeout=3600)
     return KilledRun(workdir, interrupted, killed_output, killed_output_left, final)
 
 

@@ -22,6 +22,7 @@ from deepsea.augment import AffineParams
 from deepsea.errors import ConfigError
 
 DIMENSIONS = ("shift_x", "shift_y", "rotation", "shear", "flip", "zoom", "stretch")
+MEANS = ("arithmetic", "geometric", "logit")  # how `combine` averages views (or a bag's members)
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def grid_views(s: TTASettings) -> list[AffineParams]:
 
 def make_views(s: TTASettings) -> list[AffineParams]:
     """The views of `s`, in a fixed order."""
-    if s.mean not in ("arithmetic", "geometric", "logit"):
+    if s.mean not in MEANS:
         raise ConfigError(f"tta.mean: 'arithmetic', 'geometric' or 'logit', got '{s.mean}'.")
     if s.translation_distribution not in ("uniform", "normal"):
         raise ConfigError(f"tta.translation_distribution: 'uniform' or 'normal', got '{s.translation_distribution}'.")
@@ -146,10 +147,12 @@ def combine(logits: np.ndarray, mean: str, weights: np.ndarray | None = None) ->
     elif mean == "geometric":
         z = np.average(log_probs, axis=1, weights=weights)
         averaged = np.exp(z - z.max(axis=1, keepdims=True))
-    else:  # logit
+    elif mean == "logit":
         p = np.clip(np.exp(log_probs), 1e-15, 1 - 1e-15)
         log_odds = np.average(np.log(p) - np.log1p(-p), axis=1, weights=weights)
         averaged = 1.0 / (1.0 + np.exp(-log_odds))
+    else:  # callers outside TTA (a bag's average) reach here without make_views' check
+        raise ConfigError(f"mean: one of {', '.join(MEANS)}, got '{mean}'.")
     return averaged / averaged.sum(axis=1, keepdims=True)
 
 
