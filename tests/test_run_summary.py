@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from deepsea.run_summary import data_summary, run_summary
+from deepsea.run_summary import blend_summary, data_summary, run_summary
 
 
 def _write(path: Path, valid: float, prior: float, centre: float | None = None, warnings: list | None = None) -> Path:
@@ -51,6 +51,22 @@ def test_a_fix_shared_by_several_models_is_given_once(tmp_path: Path) -> None:
 
 def test_nothing_evaluated_prints_nothing(tmp_path: Path) -> None:
     assert run_summary([tmp_path / "plain.json"]) == []
+
+
+def test_blend_lines_say_what_the_ensemble_and_the_final_weight_chose(tmp_path: Path) -> None:
+    ensemble = tmp_path / "weights.json"
+    ensemble.write_text(
+        json.dumps({"mean": "geometric", "weights": {"a": 0.25, "b": 0.75}, "valid_log_loss": {"weighted": 0.2001}})
+    )
+    final = tmp_path / "blend.json"
+    losses = {"fitted": 0.21, "ensemble_out_of_fold": 0.2116, "pseudo_labels": 0.26, "half_and_half": 0.22}
+    final.write_text(json.dumps({"final_weight": 0.125, "valid_log_loss": losses}))
+    lines = blend_summary(ensemble, final)
+    assert "geometric blend, valid log loss 0.2001 (in-sample); weights a 0.250, b 0.750" in lines[0]
+    assert "pseudo-label weight 0.12, valid log loss 0.2100 (ensemble out-of-fold 0.2116" in lines[1]
+    assert blend_summary(ensemble, tmp_path / "none.json") == lines[:1]  # a fixed final_weight: no blend.json
+    ensemble.write_text("{not json")
+    assert blend_summary(ensemble, tmp_path / "none.json") == []
 
 
 def test_data_lines_come_from_real_pack_reports(tmp_path: Path) -> None:

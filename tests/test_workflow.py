@@ -233,7 +233,12 @@ def test_final_submission_is_valid_and_learned(demo_run: Path) -> None:
     ensemble, ens_ids, _ = load_predictions(workdir / "results/ensemble/test.npy")
     pseudo, pl_ids, _ = load_predictions(workdir / "results/pseudo_labels/doublescale_pl/test.npy")
     assert final_ids == ens_ids == pl_ids
-    np.testing.assert_allclose(final, (ensemble + pseudo) / 2, atol=1e-6)  # final_weight 0.5, as the original
+    # config.yaml: final_weight fit, against the ensemble's out-of-fold validation blend
+    fitted = json.loads((workdir / "results/final/blend.json").read_text())
+    w = fitted["final_weight"]
+    assert fitted["inputs"] == ["results/ensemble/valid_oof.npy", "results/pseudo_labels/doublescale_pl/valid.npy"]
+    assert fitted["valid_log_loss"]["fitted"] <= fitted["valid_log_loss"]["half_and_half"]
+    np.testing.assert_allclose(final, (1 - w) * ensemble + w * pseudo, atol=1e-6)
     rows, columns = [final_ids.index(i) for i in ids], [final_classes.index(c) for c in classes]
     np.testing.assert_allclose(probs, final[rows][:, columns], atol=2e-6)  # the submission is the final blend
     test_score = score_submission(submission, workdir / "data" / "demo" / "test_labels.csv")
@@ -263,6 +268,7 @@ def test_final_submission_is_valid_and_learned(demo_run: Path) -> None:
     assert re.search(r"\n  test: 200 images", data)
     assert re.search(rf"  plain +{scores['valid']['log_loss']:.4f}   centre view", summary)
     assert re.search(rf"  cr4_ds \(fused\) +{fused['valid']['log_loss']:.4f}", summary)
+    assert f"deepsea: final blend (results/final/blend.json): pseudo-label weight {w:.2f}, valid" in summary
 
 
 def test_second_dry_run_has_nothing_to_do(demo_run: Path) -> None:
@@ -288,7 +294,7 @@ def test_forcerun_reruns_the_stage_and_its_dependents_only(demo_run: Path) -> No
     assert result.returncode == 0, result.stderr[-3000:]
     rules = {rule for rule, _ in _planned_jobs(result.stdout)}
     downstream = {"fuse_features", "evaluate_fused", "ensemble", "train_pseudolabel", "predict_tta", "evaluate",
-                  "combine_shards", "final_blend", "submit", "final_submission",
+                  "combine_shards", "fit_final_weight", "final_blend", "submit", "final_submission",
                   "plot_training", "model_table", "plot_final", "plot_ensemble", "ablation", "top5"}  # fmt: skip
     assert "fuse_features" in rules and rules <= downstream, rules
     assert not rules & {"pack", "split_valid", "split_bag", "extract_features", "train_convnet", "bag_average"}

@@ -94,7 +94,9 @@ def ablation_table(
         mean = read_json(meta_path(ensemble[0])).get("mean", "arithmetic")
         steps.append((f"weighted ensemble ({mean} blend)", [ensemble[0]], [ensemble[1]]))
     if final:
-        steps.append(("+ pseudo-labels (final)", [final[0]], [final[1]]))
+        weights = read_json(meta_path(final[0])).get("weights")  # the ensemble's first, then the pseudo-labels'
+        share = f", weight {1 - weights[0] / sum(weights):.2f}" if weights else ""
+        steps.append((f"+ pseudo-labels (final{share})", [final[0]], [final[1]]))
 
     rows: list[dict[str, object]] = []
     for k, (what, valid_paths, test_paths) in enumerate(steps, start=1):

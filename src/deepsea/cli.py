@@ -117,12 +117,25 @@ def _cmd_predict(a: argparse.Namespace) -> None:
 
 
 def _cmd_average(a: argparse.Namespace) -> None:
-    from deepsea.io import average_predictions, load_predictions, save_predictions
+    from deepsea.io import average_predictions, load_predictions, read_json, save_predictions
 
-    probs, ids, class_names = average_predictions(a.pred, a.weights, a.mean)
-    save_predictions(a.out, probs, ids, class_names, averaged=list(a.pred), weights=a.weights, mean=a.mean)
+    weights = a.weights
+    if a.weights_from:
+        if weights:
+            raise DeepseaError("average: give --weights or --weights-from, not both.")
+        weights = read_json(a.weights_from).get("weights")
+        if not isinstance(weights, list):
+            raise DeepseaError(f"average: {a.weights_from} has no 'weights' list; rerun `deepsea fit-final-weight`.")
+    probs, ids, class_names = average_predictions(a.pred, weights, a.mean)
+    save_predictions(a.out, probs, ids, class_names, averaged=list(a.pred), weights=weights, mean=a.mean)
     load_predictions(a.out)  # refuse to leave behind anything a consumer would refuse
     log.info("averaged %d prediction files (%s mean) -> %s", len(a.pred), a.mean, a.out)
+
+
+def _cmd_fit_final_weight(a: argparse.Namespace) -> None:
+    from deepsea.final_blend import run_fit_final_weight
+
+    run_fit_final_weight(a.ensemble_oof, a.pseudo_labels, a.data, a.out)
 
 
 def _cmd_shard_test(a: argparse.Namespace) -> None:
@@ -292,8 +305,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("average", _cmd_average, "average prediction files (a bag's members) into one")
     p.add_argument("--pred", required=True, nargs="+", help="predictions .npy over the same ids")
     p.add_argument("--weights", type=float, nargs="+", help="one per --pred (default: equal)")
+    p.add_argument("--weights-from", help="a JSON file with a 'weights' list (fit-final-weight's)")
     p.add_argument("--mean", choices=["arithmetic", "geometric", "logit"], default="arithmetic")
     p.add_argument("--out", required=True, help="predictions .npy to write")
+
+    p = add("fit-final-weight", _cmd_fit_final_weight, "fit the pseudo-label models' weight in the final blend")
+    p.add_argument("--ensemble-oof", required=True, help="the ensemble's out-of-fold validation blend (valid_oof.npy)")
+    p.add_argument("--pseudo-labels", required=True, nargs="+", help="each pseudo-label entry's validation prediction")
+    p.add_argument("--data", required=True, help="packed training data (.npz), for the labels")
+    p.add_argument("--out", required=True, help="JSON to write: the weight, the blend weights, the losses compared")
 
     p = add("shard-test", _cmd_shard_test, "shuffle the test ids into shards for pseudo-label models")
     p.add_argument("--data", required=True, help="packed test data (.npz)")
@@ -342,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "arithmetic", "geometric"],
         help="weighted arithmetic (the original) or geometric blend; auto: the lower cross-validated loss",
     )
-    p.add_argument("--out-dir", required=True, help="writes weights.json, cv.csv, valid.npy, test.npy")
+    p.add_argument("--out-dir", required=True, help="writes weights.json, cv.csv, valid.npy, valid_oof.npy, test.npy")
 
     p = add("submit", _cmd_submit, "average test predictions into a validated, gzipped submission CSV")
     p.add_argument("--pred", required=True, nargs="+", help="test predictions .npy (averaged)")

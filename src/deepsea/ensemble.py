@@ -124,6 +124,25 @@ def cross_validate(
     ]
 
 
+def out_of_fold_blend(
+    probs: np.ndarray, labels: np.ndarray, k: int = 5, seed: int = 0, mean: str = "arithmetic"
+) -> np.ndarray:
+    """Every validation image's `mean` blend of all models with weights fitted on the other folds (the folds of
+    `cross_validate`).
+
+    An honest validation prediction of the ensemble: the in-sample blend is optimistic by what fitting M weights on
+    the same images buys (demo: 0.200 in-sample against 0.212 cross-validated), as much as pseudo-labelling gained
+    the original (0.003-0.009), so the final blend's weight is fitted against this, not against the in-sample blend.
+    """
+    folds = stratified_folds(labels, k, seed)
+    out = np.empty(probs.shape[1:])
+    for fold in np.unique(folds):
+        fit, held = folds != fold, folds == fold
+        weights = fit_weights(probs[:, fit], labels[fit], mean) if fit.any() else np.full(len(probs), 1 / len(probs))
+        out[held] = blend(probs[:, held], weights, mean)
+    return out
+
+
 def ensemble(
     names: list[str],
     valid: list[tuple[np.ndarray, list[str], list[str]]],
@@ -180,6 +199,7 @@ def ensemble(
         "weights_by_mean": {m: dict(zip(names, fitted[m].tolist(), strict=True)) for m in MEANS},
         "cv": cv,
         "valid": (weighted_valid[chosen], ids, classes),
+        "valid_oof": (out_of_fold_blend(p_valid, y, folds, seed, chosen), ids, classes),
         "test": (blend(p_test, weights, chosen), test_ids, classes),
     }
 
@@ -194,7 +214,8 @@ def run_ensemble(
     seed: int = 0,
     mean: str = "auto",
 ) -> dict:
-    """File-level stage: load predictions, fit, write weights.json, cv.csv, valid.npy and test.npy."""
+    """File-level stage: load predictions, fit, write weights.json, cv.csv, valid.npy, valid_oof.npy (the
+    out-of-fold blend) and test.npy."""
     from pathlib import Path
 
     from deepsea.imageset import ImageSet
@@ -217,6 +238,8 @@ def run_ensemble(
     for subset in ("valid", "test"):
         probs, ids, classes = result[subset]
         save_predictions(out / f"{subset}.npy", probs, ids, classes, ensemble=result["weights"], mean=result["mean"])
+    probs, ids, classes = result["valid_oof"]
+    save_predictions(out / "valid_oof.npy", probs, ids, classes, out_of_fold=folds, seed=seed, mean=result["mean"])
     with atomic_path(out / "cv.csv") as tmp:
         rows = "".join(f"{r['mean']},{r['top_k']},{r['cv_log_loss']:.6f}\n" for r in result["cv"])
         tmp.write_text("mean,top_k,cv_log_loss\n" + rows)

@@ -80,3 +80,30 @@ def run_summary(eval_paths: Iterable[str | os.PathLike[str]]) -> list[str]:
         for fix, found in problems.items():
             lines += [*found, f"    -> {fix}"]
     return lines
+
+
+def blend_summary(ensemble_path: str | os.PathLike[str], final_path: str | os.PathLike[str]) -> list[str]:
+    """The ensemble's blend and weights, and the final blend's fitted weight with the losses it chose between: so
+    the end of a run says whether the pseudo-label models were worth their share."""
+    lines: list[str] = []
+    try:
+        ens = read_json(ensemble_path)
+        weights = ", ".join(f"{name} {w:.3f}" for name, w in ens["weights"].items())
+        lines.append(
+            f"deepsea: weighted ensemble ({ensemble_path}): {ens['mean']} blend, valid log loss "
+            f"{ens['valid_log_loss']['weighted']:.4f} (in-sample); weights {weights}"
+        )
+    except (DeepseaError, OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # a courtesy, as run_summary
+    try:
+        if Path(final_path).exists():
+            fit = read_json(final_path)
+            losses = fit["valid_log_loss"]
+            lines.append(
+                f"deepsea: final blend ({final_path}): pseudo-label weight {fit['final_weight']:.2f}, valid log loss "
+                f"{losses['fitted']:.4f} (ensemble out-of-fold {losses['ensemble_out_of_fold']:.4f}, pseudo-label "
+                f"models {losses['pseudo_labels']:.4f}, half and half {losses['half_and_half']:.4f})"
+            )
+    except (DeepseaError, OSError, ValueError, KeyError, TypeError):
+        pass
+    return lines

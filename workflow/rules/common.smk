@@ -9,7 +9,7 @@ from snakemake.logging import logger
 from deepsea.config_layers import merged
 from deepsea.errors import ConfigError
 from deepsea.orientation import turns_images_over
-from deepsea.run_summary import data_summary, run_summary
+from deepsea.run_summary import blend_summary, data_summary, run_summary
 from deepsea.settings import bag_member_seed, load_model_settings
 
 SUBMISSION = "results/submission/submission.csv.gz"
@@ -242,13 +242,23 @@ def final_blend_inputs(wildcards):
     ]
 
 
+def final_weight_fitted():
+    """True when the pseudo-label models' weight in the final blend is fitted on validation (fit_final_weight)."""
+    return config["pseudo_labels"]["final_weight"] == "fit"
+
+
 def final_blend_weights():
-    """(1 - final_weight) for the ensemble, final_weight shared equally by the pseudo-label entries."""
+    """`deepsea average`'s weights option: the fitted weights' JSON, or (1 - final_weight) for the ensemble and
+    final_weight shared equally by the pseudo-label entries."""
     names = config["pseudo_labels"]["models"]
-    w = config["pseudo_labels"]["final_weight"]
     if not names:
         return ""
-    return " ".join(str(x) for x in [1.0 - w] + [w / len(names)] * len(names))
+    if final_weight_fitted():
+        return "--weights-from results/final/blend.json"
+    w = config["pseudo_labels"]["final_weight"]
+    return "--weights " + " ".join(
+        str(x) for x in [1.0 - w] + [w / len(names)] * len(names)
+    )
 
 
 def submission_runs():
@@ -384,5 +394,6 @@ def log_run_summary():
     ]
     reports = [f"results/data/{subset}_report.json" for subset in ("train", "test")]
     turned_by = turns_images_over(RUNS, config["tta"])
-    for line in data_summary(reports, turned_by) + run_summary(evaluations):
+    blends = blend_summary("results/ensemble/weights.json", "results/final/blend.json")
+    for line in data_summary(reports, turned_by) + run_summary(evaluations) + blends:
         logger.info(line)

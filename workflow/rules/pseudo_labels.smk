@@ -1,5 +1,6 @@
 # Stage 10: pseudo-label retraining (one GPU job per test shard), the shard models' combined prediction, and the
-# final blend with the weighted ensemble. The shard models' TTA predictions come from predict_tta.
+# final blend with the weighted ensemble (its weight fixed, or fitted on validation: fit_final_weight). The shard
+# models' TTA predictions come from predict_tta.
 
 
 rule train_pseudolabel:
@@ -61,9 +62,36 @@ rule combine_shards:
         "> {log} 2>&1"
 
 
+rule fit_final_weight:
+    input:
+        ensemble="results/ensemble/valid_oof.npy",
+        pseudo_labels=expand(
+            "results/pseudo_labels/{name}/valid.npy",
+            name=config["pseudo_labels"]["models"],
+        ),
+        data="results/data/train.npz",
+    output:
+        "results/final/blend.json",
+    log:
+        "results/logs/fit_final_weight.log",
+    benchmark:
+        "results/benchmarks/fit_final_weight.tsv"
+    conda:
+        CONDA_CPU
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+        gpu=0,
+    shell:
+        "deepsea fit-final-weight --ensemble-oof {input.ensemble} --pseudo-labels {input.pseudo_labels} "
+        "--data {input.data} --out {output} > {log} 2>&1"
+
+
 rule final_blend:
     input:
-        final_blend_inputs,
+        preds=final_blend_inputs,
+        blend=lambda w: ["results/final/blend.json"] if final_weight_fitted() else [],
     output:
         "results/final/{subset}.npy",
     log:
@@ -80,4 +108,4 @@ rule final_blend:
     params:
         weights=final_blend_weights(),
     shell:
-        "deepsea average --pred {input} --weights {params.weights} --out {output} > {log} 2>&1"
+        "deepsea average --pred {input.preds} {params.weights} --out {output} > {log} 2>&1"
