@@ -206,6 +206,9 @@ def _embedded_config() -> dict:
         ("negative learning rate", lambda c: c["models"]["plain"]["train"].update(learning_rate=-0.1),
          "-0.1 is less than or equal to the minimum of 0"),
         ("duplicate bag seeds", lambda c: c["models"]["plain"].update(bags=[1, 1]), "has non-unique elements"),
+        ("final weight neither a number nor fit", lambda c: c["pseudo_labels"].update(final_weight="fitt"),
+         "['pseudo_labels']['properties']['final_weight']"),
+        ("final weight above 1", lambda c: c["pseudo_labels"].update(final_weight=1.5), "'final_weight'"),
     ],
 )  # fmt: skip
 def test_config_errors_name_the_key(case: str, change, named: str) -> None:
