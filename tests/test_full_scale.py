@@ -69,7 +69,16 @@ def full_dry_run(tmp_path_factory: pytest.TempPathFactory) -> str:
     workdir = _workdir(tmp_path_factory.mktemp("full") / "wf")
     (workdir / "data.yaml").write_text(f"data: {{train_dir: {root}/train, test_dir: {root}/test}}\n")
     result = subprocess.run(
-        [*SNAKEMAKE, "-n", "--configfile", "workflow/configs/ndsb-full.yaml", "data.yaml", "--", "final_submission"],
+        [
+            *SNAKEMAKE,
+            "-n",
+            "-p",
+            "--configfile",
+            "workflow/configs/ndsb-full.yaml",
+            "data.yaml",
+            "--",
+            "final_submission",
+        ],
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -91,6 +100,16 @@ def test_full_scale_dry_run_has_the_seeds_model_counts(full_dry_run: str) -> Non
     assert len({t for t in trained if re.search(r"_bag\d+$", t)}) == BAGGED
     bag_seeds = sorted(int(m) for t in trained for m in re.findall(r"_bag(\d+)$", t))
     assert bag_seeds == list(range(28))  # the original's bagging splits: seeds 0 through 27
+
+
+def test_final_blend_is_the_originals_fixed_half(full_dry_run: str) -> None:
+    """ndsb-full.yaml keeps final_weight 0.5: no fitted weight, the ensemble and the pseudo-label models half each."""
+    assert "fit_final_weight" not in full_dry_run
+    blend = re.search(
+        r"deepsea average --pred results/ensemble/test.npy (\S+) --weights (\S+) (\S+) --out", full_dry_run
+    )
+    assert blend and blend.group(1).startswith("results/pseudo_labels/")
+    assert (float(blend.group(2)), float(blend.group(3))) == (0.5, 0.5)
 
 
 def test_only_profile_routed_rules_ask_for_a_gpu(full_dry_run: str) -> None:
