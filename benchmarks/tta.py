@@ -5,7 +5,11 @@ demo config at its size, on CPU; the ratio is images x views per second. Goal (i
 also times the seed's 13-layer model at 95x95 and projects the wall time of a 70-view TTA over 130,000 test
 images (goal: < 30 minutes; the original took up to 12 h per model). Prints JSON.
 
-    python benchmarks/tta.py [--images 160] [--loop-images 4] [--repeats 5]
+    python benchmarks/tta.py [--images 160] [--loop-images 4] [--repeats 5] [--seed-model-images 16]
+
+`--seed-model-images N` also times the seed's 13-layer model at 95 px on CPU (N images batched, one image's first
+20 views in the loop; about a minute at 16): compute-bound, it shows how little of the ratio is left for a model
+whose single view already keeps the cores busy.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=160)  # 5 chunks: the loader worker's start is amortised
     parser.add_argument("--loop-images", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seed-model-images", type=int, default=0, help="also time the 13-layer model on CPU")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     cpu = torch.device("cpu")
@@ -86,6 +91,19 @@ def main() -> None:
             "speedup": round(batched / loop, 1),
             "loop_runs": [round(r) for r in loops],  # every repeat, so the machine's noise is visible
             "batched_runs": [round(r) for r in batches],
+        }
+    if args.seed_model_images:
+        torch.manual_seed(0)
+        seed_model = build_model("convroll4", 121, 95, {}).eval()
+        seed_images = demo_images(args.seed_model_images, n_classes=121)
+        seed_norm = Normalisation.fit(seed_images, seed_model.inputs[0])
+        loop = loop_rate(seed_model, seed_images, seed_norm, views[:20], 1)
+        batched = batched_rate(seed_model, seed_images, seed_norm, views, cpu, workers=1)
+        result["models"]["convroll4 13-layer (95 px, 121 classes)"] = {
+            "loop_image_views_per_s": round(loop, 1),
+            "batched_image_views_per_s": round(batched, 1),
+            "speedup": round(batched / loop, 1),
+            "projected_cpu_hours_130k_test_70_views": round(TEST_IMAGES * 71 / batched / 3600, 1),
         }
     if torch.cuda.is_available():
         gpu = torch.device("cuda")
