@@ -69,34 +69,46 @@ def test_useless_or_perfect_pseudo_labels_take_the_ends() -> None:
 
 
 def test_fit_final_weight_and_average_from_the_cli(tiny_packed: dict[str, Path], tmp_path: Path) -> None:
-    """`deepsea fit-final-weight` writes the weights `deepsea average --weights-from` blends with, in input order."""
+    """`deepsea fit-final-weight` blends the ensembled models out of fold (the ensemble's mean, folds and seed), fits
+    the weight and writes the weights `deepsea average --weights-from` blends with, in the final blend's order."""
     data = ImageSet.load(tiny_packed["train"])
     ids = json.loads(tiny_packed["split"].read_text())["valid_ids"]
     label_of = dict(zip(data.ids.tolist(), data.labels.tolist(), strict=True))
     y = np.array([label_of[i] for i in ids])
     rng = np.random.default_rng(3)
     c = len(data.class_names)
-    ensemble, pseudo = _noisy(y, c, 0.5, rng), _noisy(y, c, 0.5, rng)
-    save_predictions(tmp_path / "oof.npy", ensemble, ids, data.class_names)
+    models = [_noisy(y, c, 0.5, rng), _noisy(y, c, 0.3, rng)]
+    pseudo = _noisy(y, c, 0.5, rng)
+    for k, probs in enumerate(models):
+        save_predictions(tmp_path / f"m{k}.npy", probs, ids, data.class_names)
     save_predictions(tmp_path / "pl.npy", pseudo[::-1], ids[::-1], data.class_names)  # any row order
+    (tmp_path / "weights.json").write_text(json.dumps({"mean": "geometric", "weights": {"m0": 0.6, "m1": 0.4}}))
     blend_json = tmp_path / "blend.json"
-    args = ["--pseudo-labels", str(tmp_path / "pl.npy"), "--data", str(tiny_packed["train"]), "--out", str(blend_json)]
-    assert main(["fit-final-weight", "--ensemble-oof", str(tmp_path / "oof.npy"), *args]) == 0
+    inputs = ["--ensemble-valid", str(tmp_path / "m0.npy"), str(tmp_path / "m1.npy")]
+    rest = ["--pseudo-labels", str(tmp_path / "pl.npy"), "--data", str(tiny_packed["train"]), "--out", str(blend_json)]
+    weights_arg = ["--ensemble-weights", str(tmp_path / "weights.json")]
+    assert main(["fit-final-weight", *inputs, *weights_arg, "--folds", "3", "--seed", "7", *rest]) == 0
     fitted = read_json(blend_json)
     w = fitted["final_weight"]
     assert fitted["weights"] == [1 - w, w] and fitted["valid_images"] == len(ids)
-    assert w == pytest.approx(fit_final_weight(ensemble.astype(np.float32), pseudo.astype(np.float32), y), abs=1e-4)
+    assert fitted["ensemble"]["mean"] == "geometric" and fitted["ensemble"]["folds"] == 3
+    stored = np.stack([p.astype(np.float32).astype(np.float64) for p in models])  # as saved: float32
+    oof = out_of_fold_blend(stored, y, 3, 7, "geometric")
+    assert w == pytest.approx(fit_final_weight(oof, pseudo.astype(np.float32), y), abs=1e-6)
     losses = fitted["valid_log_loss"]
+    assert losses["ensemble_out_of_fold"] == pytest.approx(sklearn_log_loss(y, oof, labels=range(c)), abs=1e-9)
     assert losses["fitted"] <= min(losses["ensemble_out_of_fold"], losses["pseudo_labels"], losses["half_and_half"])
     final = tmp_path / "final.npy"
-    preds = [str(tmp_path / "oof.npy"), str(tmp_path / "pl.npy")]
+    preds = [str(tmp_path / "m0.npy"), str(tmp_path / "pl.npy")]
     assert main(["average", "--pred", *preds, "--weights-from", str(blend_json), "--out", str(final)]) == 0
     probs, final_ids, _ = load_predictions(final)
     assert final_ids == ids
-    np.testing.assert_allclose(probs, (1 - w) * ensemble + w * pseudo, atol=1e-6)
-    # a wrong training set is named, not a KeyError
-    other = tmp_path / "other.npy"
-    save_predictions(other, ensemble, [f"x/{i}" for i in ids], data.class_names)
-    save_predictions(tmp_path / "pl2.npy", pseudo, [f"x/{i}" for i in ids], data.class_names)
-    args[1] = str(tmp_path / "pl2.npy")
-    assert main(["fit-final-weight", "--ensemble-oof", str(other), *args]) != 0
+    np.testing.assert_allclose(probs, (1 - w) * models[0] + w * pseudo, atol=1e-6)
+    # a wrong training set, or an ensemble file without its mean, is named, not a KeyError
+    for k, probs in enumerate(models):
+        save_predictions(tmp_path / f"x{k}.npy", probs, [f"x/{i}" for i in ids], data.class_names)
+    save_predictions(tmp_path / "pl_x.npy", pseudo, [f"x/{i}" for i in ids], data.class_names)
+    other = ["--ensemble-valid", str(tmp_path / "x0.npy"), str(tmp_path / "x1.npy"), *weights_arg]
+    assert main(["fit-final-weight", *other, *rest[:1], str(tmp_path / "pl_x.npy"), *rest[2:]]) != 0
+    (tmp_path / "weights.json").write_text("{}")
+    assert main(["fit-final-weight", *inputs, *weights_arg, *rest]) != 0

@@ -236,7 +236,8 @@ def test_final_submission_is_valid_and_learned(demo_run: Path) -> None:
     # config.yaml: final_weight fit, against the ensemble's out-of-fold validation blend
     fitted = json.loads((workdir / "results/final/blend.json").read_text())
     w = fitted["final_weight"]
-    assert fitted["inputs"] == ["results/ensemble/valid_oof.npy", "results/pseudo_labels/doublescale_pl/valid.npy"]
+    assert fitted["ensemble"]["mean"] == json.loads((workdir / "results/ensemble/weights.json").read_text())["mean"]
+    assert fitted["pseudo_labels"] == ["results/pseudo_labels/doublescale_pl/valid.npy"]
     assert fitted["valid_log_loss"]["fitted"] <= fitted["valid_log_loss"]["half_and_half"]
     np.testing.assert_allclose(final, (1 - w) * ensemble + w * pseudo, atol=1e-6)
     rows, columns = [final_ids.index(i) for i in ids], [final_classes.index(c) for c in classes]

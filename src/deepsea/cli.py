@@ -135,7 +135,7 @@ def _cmd_average(a: argparse.Namespace) -> None:
 def _cmd_fit_final_weight(a: argparse.Namespace) -> None:
     from deepsea.final_blend import run_fit_final_weight
 
-    run_fit_final_weight(a.ensemble_oof, a.pseudo_labels, a.data, a.out)
+    run_fit_final_weight(a.ensemble_valid, a.ensemble_weights, a.pseudo_labels, a.data, a.out, a.folds, a.seed)
 
 
 def _cmd_shard_test(a: argparse.Namespace) -> None:
@@ -310,9 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="predictions .npy to write")
 
     p = add("fit-final-weight", _cmd_fit_final_weight, "fit the pseudo-label models' weight in the final blend")
-    p.add_argument("--ensemble-oof", required=True, help="the ensemble's out-of-fold validation blend (valid_oof.npy)")
+    p.add_argument("--ensemble-valid", required=True, nargs="+", help="the ensembled models' validation predictions")
+    p.add_argument("--ensemble-weights", required=True, help="the ensemble's weights.json (for its blend's mean)")
     p.add_argument("--pseudo-labels", required=True, nargs="+", help="each pseudo-label entry's validation prediction")
     p.add_argument("--data", required=True, help="packed training data (.npz), for the labels")
+    p.add_argument("--folds", type=int, default=5, help="the ensemble's folds (its out-of-fold blend)")
+    p.add_argument("--seed", type=int, default=0, help="the ensemble's fold seed")
     p.add_argument("--out", required=True, help="JSON to write: the weight, the blend weights, the losses compared")
 
     p = add("shard-test", _cmd_shard_test, "shuffle the test ids into shards for pseudo-label models")
@@ -362,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "arithmetic", "geometric"],
         help="weighted arithmetic (the original) or geometric blend; auto: the lower cross-validated loss",
     )
-    p.add_argument("--out-dir", required=True, help="writes weights.json, cv.csv, valid.npy, valid_oof.npy, test.npy")
+    p.add_argument("--out-dir", required=True, help="writes weights.json, cv.csv, valid.npy, test.npy")
 
     p = add("submit", _cmd_submit, "average test predictions into a validated, gzipped submission CSV")
     p.add_argument("--pred", required=True, nargs="+", help="test predictions .npy (averaged)")

@@ -199,7 +199,6 @@ def ensemble(
         "weights_by_mean": {m: dict(zip(names, fitted[m].tolist(), strict=True)) for m in MEANS},
         "cv": cv,
         "valid": (weighted_valid[chosen], ids, classes),
-        "valid_oof": (out_of_fold_blend(p_valid, y, folds, seed, chosen), ids, classes),
         "test": (blend(p_test, weights, chosen), test_ids, classes),
     }
 
@@ -214,8 +213,7 @@ def run_ensemble(
     seed: int = 0,
     mean: str = "auto",
 ) -> dict:
-    """File-level stage: load predictions, fit, write weights.json, cv.csv, valid.npy, valid_oof.npy (the
-    out-of-fold blend) and test.npy."""
+    """File-level stage: load predictions, fit, write weights.json, cv.csv, valid.npy and test.npy."""
     from pathlib import Path
 
     from deepsea.imageset import ImageSet
@@ -238,8 +236,6 @@ def run_ensemble(
     for subset in ("valid", "test"):
         probs, ids, classes = result[subset]
         save_predictions(out / f"{subset}.npy", probs, ids, classes, ensemble=result["weights"], mean=result["mean"])
-    probs, ids, classes = result["valid_oof"]
-    save_predictions(out / "valid_oof.npy", probs, ids, classes, out_of_fold=folds, seed=seed, mean=result["mean"])
     with atomic_path(out / "cv.csv") as tmp:
         rows = "".join(f"{r['mean']},{r['top_k']},{r['cv_log_loss']:.6f}\n" for r in result["cv"])
         tmp.write_text("mean,top_k,cv_log_loss\n" + rows)

@@ -9,7 +9,7 @@ can be worse than the ensemble that labelled them (the demo: 200 test images, an
 
 minimises the validation log loss instead. The comparison is fair only if neither side has seen the validation
 labels: the pseudo-label models never train on validation images, and the ensemble enters with its out-of-fold
-blend (`results/ensemble/valid_oof.npy`: each image blended with weights fitted on the other folds), not its
+blend (each image blended with weights fitted on the other folds of the ensemble's CV table, with its mean), not its
 in-sample one, whose optimism is as large as the gain being measured. One weight fitted on the whole validation set
 is itself only slightly optimistic. The loss is convex in w, so the bounded 1-d search finds the optimum; the ends
 (0: the ensemble alone, 1: the pseudo-label models alone) are taken when they are at least as good.
@@ -43,22 +43,32 @@ def fit_final_weight(ensemble: np.ndarray, pseudo: np.ndarray, labels: np.ndarra
 
 
 def run_fit_final_weight(
-    ensemble_oof_path: str | os.PathLike[str],
+    ensemble_valid_paths: list[str],
+    ensemble_weights_path: str | os.PathLike[str],
     pseudo_label_paths: list[str],
     data_path: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
+    folds: int = 5,
+    seed: int = 0,
 ) -> dict:
-    """File-level stage: fit the weight on the validation predictions and write it, with the losses it chose
-    between, as JSON; `deepsea average --weights-from` reads its `weights` (the ensemble's first, then one share
-    per pseudo-label entry, the order of the final blend's inputs)."""
+    """File-level stage: blend the ensembled models' validation predictions out of fold (the ensemble's folds and
+    mean), fit the weight against the pseudo-label entries' mean, and write it, with the losses it chose between,
+    as JSON; `deepsea average --weights-from` reads its `weights` (the ensemble's first, then one share per
+    pseudo-label entry, the order of the final blend's inputs).
+
+    The out-of-fold blend is computed here rather than by the ensemble stage so that the ensemble's outputs, which
+    the (costly) pseudo-label models train on, are the same whether or not the weight is fitted."""
+    from deepsea.ensemble import MEANS, out_of_fold_blend
     from deepsea.imageset import ImageSet
-    from deepsea.io import aligned_predictions, write_json
+    from deepsea.io import aligned_predictions, read_json, write_json
 
     if not pseudo_label_paths:
         raise DataMismatchError("fit-final-weight: give at least one pseudo-label entry's validation prediction.")
-    predictions = list(aligned_predictions([ensemble_oof_path, *pseudo_label_paths]))
-    ensemble, ids, classes = predictions[0]
-    pseudo = np.mean([p.astype(np.float64) for p, _, _ in predictions[1:]], axis=0)
+    mean = read_json(ensemble_weights_path).get("mean")
+    if mean not in MEANS:
+        raise DataMismatchError(f"fit-final-weight: {ensemble_weights_path} names no blend mean; rerun the ensemble.")
+    predictions = list(aligned_predictions([*ensemble_valid_paths, *pseudo_label_paths]))
+    ids, classes = predictions[0][1], predictions[0][2]
     data = ImageSet.load(data_path)
     label_of = dict(zip(data.ids.tolist(), data.labels.tolist(), strict=True))
     missing = [i for i in ids if i not in label_of]
@@ -67,16 +77,20 @@ def run_fit_final_weight(
             f"fit-final-weight: {len(missing)} validation ids (e.g. '{missing[0]}') are not in {data_path}; the "
             "predictions must be over the standard validation split of this training set."
         )
-    names = list(data.class_names)
-    if list(classes) != names:
+    if list(classes) != list(data.class_names):
         raise DataMismatchError(f"fit-final-weight: the predictions' classes are not those of {data_path}.")
     labels = np.array([label_of[i] for i in ids])
-    weight = fit_final_weight(ensemble.astype(np.float64), pseudo, labels)
+    n_models = len(ensemble_valid_paths)
+    models = np.stack([p.astype(np.float64) for p, _, _ in predictions[:n_models]])
+    ensemble = out_of_fold_blend(models, labels, folds, seed, mean)
+    pseudo = np.mean([p.astype(np.float64) for p, _, _ in predictions[n_models:]], axis=0)
+    weight = fit_final_weight(ensemble, pseudo, labels)
     n = len(pseudo_label_paths)
     result = {
         "final_weight": weight,
         "weights": [1.0 - weight] + [weight / n] * n,
-        "inputs": [str(ensemble_oof_path), *map(str, pseudo_label_paths)],
+        "ensemble": {"models": list(map(str, ensemble_valid_paths)), "mean": mean, "folds": folds, "seed": seed},
+        "pseudo_labels": list(map(str, pseudo_label_paths)),
         "valid_images": len(ids),
         "valid_log_loss": {
             "ensemble_out_of_fold": blend_loss(ensemble, pseudo, labels, 0.0),

@@ -10,7 +10,6 @@ rule ensemble:
         weights="results/ensemble/weights.json",
         cv="results/ensemble/cv.csv",
         valid="results/ensemble/valid.npy",
-        valid_oof="results/ensemble/valid_oof.npy",
         test="results/ensemble/test.npy",
     log:
         "results/logs/ensemble.log",

@@ -64,7 +64,8 @@ rule combine_shards:
 
 rule fit_final_weight:
     input:
-        ensemble="results/ensemble/valid_oof.npy",
+        ensemble_valid=[valid_prediction(name) for name in config["ensemble"]["models"]],
+        ensemble_weights="results/ensemble/weights.json",
         pseudo_labels=expand(
             "results/pseudo_labels/{name}/valid.npy",
             name=config["pseudo_labels"]["models"],
@@ -80,12 +81,16 @@ rule fit_final_weight:
         CONDA_CPU
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=10,
+        mem_mb=8000,
+        runtime=30,
         gpu=0,
+    params:
+        folds=config["ensemble"]["folds"],
+        seed=config["ensemble"]["seed"],
     shell:
-        "deepsea fit-final-weight --ensemble-oof {input.ensemble} --pseudo-labels {input.pseudo_labels} "
-        "--data {input.data} --out {output} > {log} 2>&1"
+        "deepsea fit-final-weight --ensemble-valid {input.ensemble_valid} --ensemble-weights {input.ensemble_weights} "
+        "--pseudo-labels {input.pseudo_labels} --data {input.data} --folds {params.folds} --seed {params.seed} "
+        "--out {output} > {log} 2>&1"
 
 
 rule final_blend:
