@@ -60,7 +60,7 @@ def run_fit_final_weight(
     the (costly) pseudo-label models train on, are the same whether or not the weight is fitted."""
     from deepsea.ensemble import MEANS, out_of_fold_blend
     from deepsea.imageset import ImageSet
-    from deepsea.io import aligned_predictions, read_json, write_json
+    from deepsea.io import aligned_predictions, positions_of, read_json, write_json
 
     if not pseudo_label_paths:
         raise DataMismatchError("fit-final-weight: give at least one pseudo-label entry's validation prediction.")
@@ -70,8 +70,7 @@ def run_fit_final_weight(
     predictions = list(aligned_predictions([*ensemble_valid_paths, *pseudo_label_paths]))
     ids, classes = predictions[0][1], predictions[0][2]
     data = ImageSet.load(data_path)
-    label_of = dict(zip(data.ids.tolist(), data.labels.tolist(), strict=True))
-    missing = [i for i in ids if i not in label_of]
+    rows, missing = positions_of(ids, data.ids.tolist())
     if missing:
         raise DataMismatchError(
             f"fit-final-weight: {len(missing)} validation ids (e.g. '{missing[0]}') are not in {data_path}; the "
@@ -79,7 +78,7 @@ def run_fit_final_weight(
         )
     if list(classes) != list(data.class_names):
         raise DataMismatchError(f"fit-final-weight: the predictions' classes are not those of {data_path}.")
-    labels = np.array([label_of[i] for i in ids])
+    labels = data.labels[rows]
     n_models = len(ensemble_valid_paths)
     models = np.stack([p.astype(np.float64) for p, _, _ in predictions[:n_models]])
     ensemble = out_of_fold_blend(models, labels, folds, seed, mean)

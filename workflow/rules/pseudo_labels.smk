@@ -96,7 +96,7 @@ rule fit_final_weight:
 rule final_blend:
     input:
         preds=final_blend_inputs,
-        blend=lambda w: ["results/final/blend.json"] if final_weight_fitted() else [],
+        blend=["results/final/blend.json"] if final_weight_fitted() else [],
     output:
         "results/final/{subset}.npy",
     log:
