@@ -58,6 +58,7 @@ def projected_test_pass(
     rate = (large - small) * per_image / extra if extra > 0 else large * per_image / seconds[large]
     once = max(0.0, seconds[small] - small * per_image / rate)
     return {
+        "batched_image_views_per_s": round(large * per_image / seconds[large], 1),  # the larger run, start included
         "steady_image_views_per_s": round(rate, 1),
         "once_per_run_s": round(once, 1),
         "projected_minutes_130k_test_70_views": round((once + TEST_IMAGES * per_image / rate) / 60, 1),
@@ -121,14 +122,12 @@ def main() -> None:
         seed_images = demo_images(args.seed_model_images, n_classes=121)
         seed_norm = Normalisation.fit(seed_images, seed_model.inputs[0])
         loop = loop_rate(seed_model, seed_images, seed_norm, views[:20], 1)
-        batched = batched_rate(seed_model, seed_images, seed_norm, views, cpu, workers=1)
         half = max(1, args.seed_model_images // 2)
         projection = projected_test_pass(seed_model, views, cpu, 1, 128, half, args.seed_model_images)
         result["models"]["convroll4 13-layer (95 px, 121 classes)"] = {
             "loop_image_views_per_s": round(loop, 1),
-            "batched_image_views_per_s": round(batched, 1),
-            "speedup": round(batched / loop, 1),
             **projection,
+            "speedup": round(projection["batched_image_views_per_s"] / loop, 1),
         }
     if torch.cuda.is_available():
         gpu = torch.device("cuda")
