@@ -209,6 +209,8 @@ def _embedded_config() -> dict:
         ("final weight neither a number nor fit", lambda c: c["pseudo_labels"].update(final_weight="fitt"),
          "['pseudo_labels']['properties']['final_weight']"),
         ("final weight above 1", lambda c: c["pseudo_labels"].update(final_weight=1.5), "'final_weight'"),
+        ("balanced fraction above 1", lambda c: c["models"]["plain"]["train"].update(balanced_until=1.5),
+         "'balanced_until'"),
     ],
 )  # fmt: skip
 def test_config_errors_name_the_key(case: str, change, named: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from deepsea.augment import InputSpec
-from deepsea.data import Normalisation
+from deepsea.data import Normalisation, training_positions
 from deepsea.errors import ConfigError, DataMismatchError, DeepseaError
 from deepsea.imageset import ImageSet
 from deepsea.io import average_predictions, load_predictions, save_predictions, write_json
@@ -102,6 +102,15 @@ def test_batches_mix_the_configured_fraction_with_soft_targets(
     (x0,), y0 = batches[3]
     (x1,), y1 = batches[3]
     assert torch.equal(x0, x1) and torch.equal(y0, y1)  # a pure function of the step (resume, workers)
+    balanced = PseudoLabelBatches(
+        train, pool, [spec], 16, fraction, AugmentationRanges(), Normalisation.fit(train, spec), 0, balanced_steps=2
+    )  # train.balanced_until: the training rows class-balanced for the first steps; the pool rows as before
+    for step in range(4):
+        expected = training_positions(train.labels, 16 - n_pseudo, step, 0, balanced_steps=2)
+        np.testing.assert_array_equal(balanced.indices(step)[0], expected)
+        np.testing.assert_array_equal(balanced.indices(step)[1], batches.indices(step)[1])
+    assert not np.array_equal(balanced.indices(0)[0], batches.indices(0)[0])
+    np.testing.assert_array_equal(balanced.indices(2)[0], batches.indices(2)[0])
 
 
 def _write(path: Path, probs: np.ndarray, ids: list[str]) -> Path:

@@ -72,7 +72,7 @@ def views_batch(
     return batches
 
 
-TRAIN_STREAM, AUGMENT_STREAM, PSEUDO_STREAM = 1, 2, 3  # independent random streams of one training seed
+TRAIN_STREAM, AUGMENT_STREAM, PSEUDO_STREAM, BALANCED_STREAM = 1, 2, 3, 4  # independent streams of a seed
 
 
 @functools.lru_cache(maxsize=4)
@@ -87,6 +87,28 @@ def epoch_positions(n: int, batch_size: int, step: int, seed: int, stream: int) 
     return np.array([_permutation(n, seed, stream, int(p // n))[p % n] for p in positions], dtype=np.int64)
 
 
+def balanced_positions(labels: np.ndarray, batch_size: int, step: int, seed: int) -> np.ndarray:
+    """Positions of batch `step` drawn class-balanced: each row's class uniform over the classes present, then an
+    image of that class uniformly (with replacement: a class of 3 images is seen as often as one of 3,000).
+
+    Seed 002 oversampled rare classes like this and switched back to the true distribution "somewhere in the
+    middle of training", against overfitting to images seen ten times as often and to learn the true class
+    frequencies (which log loss rewards) last. A pure function of (labels, seed, step), as `epoch_positions`."""
+    by_class = np.argsort(labels, kind="stable")  # positions grouped by class
+    classes, starts, counts = np.unique(labels[by_class], return_index=True, return_counts=True)
+    rng = np.random.default_rng([seed, BALANCED_STREAM, step])
+    rows = rng.integers(0, len(classes), batch_size)
+    return by_class[starts[rows] + rng.integers(0, counts[rows])].astype(np.int64)
+
+
+def training_positions(labels: np.ndarray, batch_size: int, step: int, seed: int, balanced_steps: int) -> np.ndarray:
+    """The training images of batch `step`: class-balanced for the first `balanced_steps` steps, then every image
+    once per epoch (the true class distribution)."""
+    if step < balanced_steps:
+        return balanced_positions(labels, batch_size, step, seed)
+    return epoch_positions(len(labels), batch_size, step, seed, TRAIN_STREAM)
+
+
 class AugmentedBatches(Dataset):
     """Item `step` is the training batch of that step: ([one (B,1,S,S) tensor per input], labels (B,))."""
 
@@ -98,17 +120,18 @@ class AugmentedBatches(Dataset):
         ranges: AugmentationRanges,
         norm: Normalisation,
         seed: int,
+        balanced_steps: int = 0,
     ):
         self.images, self.inputs, self.batch_size = images, inputs, batch_size
         self.n_train = batch_size  # training images per batch (a pseudo-label batch holds fewer)
-        self.ranges, self.norm, self.seed = ranges, norm, seed
+        self.ranges, self.norm, self.seed, self.balanced_steps = ranges, norm, seed, balanced_steps
 
     def __len__(self) -> int:  # not used for sampling; steps are requested explicitly
         return 2**62
 
     def indices(self, step: int) -> np.ndarray:
-        """Image positions of batch `step`: consecutive slices of a fresh permutation every epoch."""
-        return epoch_positions(len(self.images), self.batch_size, step, self.seed, TRAIN_STREAM)
+        """Image positions of batch `step` (`training_positions`)."""
+        return training_positions(self.images.labels, self.batch_size, step, self.seed, self.balanced_steps)
 
     def __getitem__(self, step: int) -> tuple[list[torch.Tensor], torch.Tensor]:
         idx = self.indices(step)

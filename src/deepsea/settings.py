@@ -48,6 +48,8 @@ class TrainSettings:
     workers: int = 1  # DataLoader worker processes producing augmented batches
     bf16: bool = False  # bfloat16 autocast on CUDA (ignored on CPU)
     max_grad_norm: float = 0.0  # clip the gradient norm to this (0: off, as the original); a rail against divergence
+    balanced_until: float = 0.0  # class-balanced batches for this fraction of the steps, then the true distribution
+    # (seed 002's oversampling of rare classes; 0: off, the original)
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,14 @@ def train(
         device,
         t.steps * labelled_per_batch / max(1, len(train_set)),
     )
+    if t.balanced_until > 0:
+        log.info(
+            "class-balanced batches for the first %d of %d steps (train.balanced_until %g), then the true class "
+            "distribution",
+            round(t.balanced_until * t.steps),
+            t.steps,
+            t.balanced_until,
+        )
 
     start_step, rows = 0, []
     if checkpoint_path.exists():
@@ -189,8 +197,11 @@ def train(
 
     stop = {"requested": False}
     previous_handler = signal.signal(signal.SIGTERM, lambda *_: stop.update(requested=True))
+    balanced_steps = round(t.balanced_until * t.steps)
     batches: AugmentedBatches | PseudoLabelBatches = (
-        AugmentedBatches(train_set, model.inputs, t.batch_size, settings.augmentation, norm, settings.seed)
+        AugmentedBatches(
+            train_set, model.inputs, t.batch_size, settings.augmentation, norm, settings.seed, balanced_steps
+        )
         if pool is None
         else PseudoLabelBatches(
             train_set,
@@ -201,6 +212,7 @@ def train(
             settings.augmentation,
             norm,
             settings.seed,
+            balanced_steps,
         )
     )
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=t.bf16 and device.type == "cuda")
