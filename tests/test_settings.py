@@ -14,7 +14,7 @@ from deepsea.settings import AugmentationRanges, ModelSettings, TrainSettings, b
 SCHEMA = Path(__file__).parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 # Keys added after results existed: no `default:` in the schema, because a filled-in default would change every
 # model's params (`model_settings_json`) and make Snakemake retrain existing results; the description names it.
-LATE = {"balanced_until"}
+LATE = {"balanced_until", "snapshots", "snapshot_from"}
 
 
 def _defaults(cls) -> dict:

@@ -50,6 +50,8 @@ class TrainSettings:
     max_grad_norm: float = 0.0  # clip the gradient norm to this (0: off, as the original); a rail against divergence
     balanced_until: float = 0.0  # class-balanced batches for this fraction of the steps, then the true distribution
     # (seed 002's oversampling of rare classes; 0: off, the original)
+    snapshots: int = 0  # keep the weights at this many steps of the last `snapshot_from` of training and predict
+    snapshot_from: float = 0.8  # with all of them averaged (seed 004's snapshot ensemble; 0 or 1: the final only)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from deepsea.pseudo_labels import (
     pseudo_labelled_per_batch,
 )
 from deepsea.settings import ModelSettings, from_dict
+from deepsea.snapshots import snapshot_steps, weights_copy
 from deepsea.splits import Split
 
 log = logging.getLogger(__name__)
@@ -169,14 +170,17 @@ def train(
             t.balanced_until,
         )
 
-    start_step, rows = 0, []
+    keep_at = set(snapshot_steps(t.steps, t.snapshots, t.snapshot_from)[:-1])  # the last: the final model
+    if keep_at:
+        log.info("snapshot ensemble: the weights after steps %s and the final ones", sorted(keep_at))
+    start_step, rows, snapshots = 0, [], {}
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location=device, weights_only=False)
         if state.get("fingerprint") == fingerprint:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             torch.set_rng_state(state["torch_rng"])
-            start_step, rows = state["step"], state["log_rows"]
+            start_step, rows, snapshots = state["step"], state["log_rows"], state.get("snapshots", {})
             log.info("resuming from %s at step %d", checkpoint_path, start_step)
         else:
             log.warning("ignoring %s: it was made with other settings or another split", checkpoint_path)
@@ -191,6 +195,7 @@ def train(
                     "optimizer": optimizer.state_dict(),
                     "torch_rng": torch.get_rng_state(),
                     "log_rows": rows,
+                    "snapshots": snapshots,
                 },
                 tmp,
             )
@@ -255,6 +260,8 @@ def train(
             target = y if y.ndim == 1 else y.argmax(dim=1)  # soft targets (pseudo-labels): their most likely class
             correct += int((logits.detach().argmax(dim=1).cpu() == target).sum())
             done = step + 1
+            if done in keep_at:
+                snapshots[done] = weights_copy(model)
             if done % t.eval_every == 0 or done == t.steps:
                 valid_loss, valid_acc = evaluate_centre(model, valid_set, norm, device)
                 epoch = round(done * batches.n_train / len(train_set), 3)  # epochs of the training images
@@ -282,7 +289,7 @@ def train(
         signal.signal(signal.SIGTERM, previous_handler)
 
     write_log(out_log, rows)
-    save_model(out_model, model, settings, norm, data.class_names, t.steps)
+    save_model(out_model, model, settings, norm, data.class_names, t.steps, snapshots)
     checkpoint_path.unlink(missing_ok=True)
     log.info("model %s trained in %.0f s -> %s", settings.name, time.monotonic() - began, out_model)
 
@@ -324,19 +331,21 @@ def save_model(
     norm: Normalisation,
     class_names: list[str],
     steps: int,
+    snapshots: dict[int, dict[str, torch.Tensor]] | None = None,
 ) -> None:
+    """`snapshots`: earlier weights of the run by step (`train.snapshots`), stored only when there are any."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    saved = {
+        "state_dict": state,
+        "settings": settings.to_dict(),
+        "normalisation": asdict(norm),
+        "class_names": class_names,
+        "steps": steps,
+    }
+    if snapshots:
+        saved["snapshots"] = {step: snapshots[step] for step in sorted(snapshots)}
     with atomic_path(path) as tmp:
-        torch.save(
-            {
-                "state_dict": state,
-                "settings": settings.to_dict(),
-                "normalisation": asdict(norm),
-                "class_names": class_names,
-                "steps": steps,
-            },
-            tmp,
-        )
+        torch.save(saved, tmp)
 
 
 def load_model(
@@ -347,6 +356,18 @@ def load_model(
         raise DeepseaError(f"{path}: trained model not found. Run `snakemake {path}` first.")
     state = torch.load(path, map_location="cpu", weights_only=False)
     settings = from_dict(ModelSettings, state["settings"], str(path))
+    model = _network(settings, state, state["state_dict"], device)
+    return model, settings, Normalisation(**state["normalisation"]), state["class_names"]
+
+
+def load_snapshots(path: str | os.PathLike[str], device: torch.device) -> dict[int, nn.Module]:
+    """The earlier networks of a snapshot ensemble (`train.snapshots`) by step; none for an ordinary model."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    settings = from_dict(ModelSettings, state["settings"], str(path))
+    return {step: _network(settings, state, weights, device) for step, weights in state.get("snapshots", {}).items()}
+
+
+def _network(settings: ModelSettings, state: dict[str, Any], weights: dict, device: torch.device) -> nn.Module:
     model = build_model(
         settings.architecture,
         len(state["class_names"]),
@@ -354,5 +375,5 @@ def load_model(
         settings.params,
         f"models.{settings.name}",
     )
-    model.load_state_dict(state["state_dict"])
-    return model.to(device).eval(), settings, Normalisation(**state["normalisation"]), state["class_names"]
+    model.load_state_dict(weights)
+    return model.to(device).eval()
