@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from deepsea.augment import InputSpec
-from deepsea.data import Normalisation, training_positions
+from deepsea.data import ClassIndex, Normalisation, training_positions
 from deepsea.errors import ConfigError, DataMismatchError, DeepseaError
 from deepsea.imageset import ImageSet
 from deepsea.io import average_predictions, load_predictions, save_predictions, write_json
@@ -106,7 +106,7 @@ def test_batches_mix_the_configured_fraction_with_soft_targets(
         train, pool, [spec], 16, fraction, AugmentationRanges(), Normalisation.fit(train, spec), 0, balanced_steps=2
     )  # train.balanced_until: the training rows class-balanced for the first steps; the pool rows as before
     for step in range(4):
-        expected = training_positions(train.labels, 16 - n_pseudo, step, 0, balanced_steps=2)
+        expected = training_positions(ClassIndex.of(train.labels), 16 - n_pseudo, step, 0, balanced_steps=2)
         np.testing.assert_array_equal(balanced.indices(step)[0], expected)
         np.testing.assert_array_equal(balanced.indices(step)[1], batches.indices(step)[1])
     assert not np.array_equal(balanced.indices(0)[0], batches.indices(0)[0])

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import train_tiny
-from deepsea.data import TRAIN_STREAM, epoch_positions, training_positions
+from deepsea.data import TRAIN_STREAM, ClassIndex, epoch_positions, training_positions
 from deepsea.errors import DeepseaError, NonFiniteError
 from deepsea.evaluate import evaluate
 from deepsea.predict import predict
@@ -56,18 +56,19 @@ def test_deterministic_on_cpu(tiny_packed, tmp_path: Path) -> None:
 
 def test_balanced_batches_draw_every_class_equally_then_switch_to_epochs() -> None:
     labels = np.array([0] * 900 + [1] * 90 + [2] * 9 + [3])  # a long tail down to a class of one image
-    drawn = np.concatenate([training_positions(labels, 64, step, 0, balanced_steps=300) for step in range(300)])
+    index = ClassIndex.of(labels)
+    drawn = np.concatenate([training_positions(index, 64, step, 0, balanced_steps=300) for step in range(300)])
     # 19,200 draws, standard error of a share ~0.003 (the true distribution: 0.9 / 0.09 / 0.009 / 0.001)
     np.testing.assert_allclose(np.bincount(labels[drawn], minlength=4) / len(drawn), 0.25, atol=0.02)
     assert set(drawn[labels[drawn] == 3].tolist()) == {999}
     assert len(set(drawn[labels[drawn] == 0].tolist())) > 800  # the big class's images vary, not a few repeated
-    first = training_positions(labels, 64, 7, 0, 300)
-    np.testing.assert_array_equal(first, training_positions(labels, 64, 7, 0, 300))  # resumed runs: same batches
-    assert not np.array_equal(first, training_positions(labels, 64, 7, 1, 300))
+    first = training_positions(index, 64, 7, 0, 300)
+    np.testing.assert_array_equal(first, training_positions(index, 64, 7, 0, 300))  # resumed runs: same batches
+    assert not np.array_equal(first, training_positions(index, 64, 7, 1, 300))
     for step in (300, 301, 450):  # from the switch on: exactly the batches of a run that never balanced
         expected = epoch_positions(len(labels), 64, step, 0, TRAIN_STREAM)
-        np.testing.assert_array_equal(training_positions(labels, 64, step, 0, 300), expected)
-    epoch_15 = np.concatenate([training_positions(labels, 50, step, 0, 300) for step in range(300, 320)])
+        np.testing.assert_array_equal(training_positions(index, 64, step, 0, 300), expected)
+    epoch_15 = np.concatenate([training_positions(index, 50, step, 0, 300) for step in range(300, 320)])
     assert sorted(epoch_15.tolist()) == list(range(1000))  # every image once per epoch again
 
 

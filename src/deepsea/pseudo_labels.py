@@ -23,7 +23,15 @@ import torch
 from torch.utils.data import Dataset
 
 from deepsea.augment import InputSpec, sample_params
-from deepsea.data import AUGMENT_STREAM, PSEUDO_STREAM, Normalisation, epoch_positions, training_positions, views_batch
+from deepsea.data import (
+    AUGMENT_STREAM,
+    PSEUDO_STREAM,
+    ClassIndex,
+    Normalisation,
+    epoch_positions,
+    training_positions,
+    views_batch,
+)
 from deepsea.errors import DataMismatchError, DeepseaError
 from deepsea.imageset import ImageSet
 from deepsea.io import aligned_predictions, load_predictions, positions_of, read_json
@@ -116,6 +124,7 @@ class PseudoLabelBatches(Dataset):
     ):
         self.train, self.pool, self.inputs, self.ranges, self.norm, self.seed = train, pool, inputs, ranges, norm, seed
         self.balanced_steps = balanced_steps  # the training rows' class balance, as `AugmentedBatches`
+        self.classes = ClassIndex.of(train.labels)
         self.n_pseudo = pseudo_labelled_per_batch(fraction, batch_size)
         self.n_train = batch_size - self.n_pseudo
         self.n_classes = pool.targets.shape[1]
@@ -126,7 +135,7 @@ class PseudoLabelBatches(Dataset):
     def indices(self, step: int) -> tuple[np.ndarray, np.ndarray]:
         """(training image positions, pool positions) of batch `step`; each stream walks its own permutations."""
         return (
-            training_positions(self.train.labels, self.n_train, step, self.seed, self.balanced_steps),
+            training_positions(self.classes, self.n_train, step, self.seed, self.balanced_steps),
             epoch_positions(len(self.pool.images), self.n_pseudo, step, self.seed, PSEUDO_STREAM),
         )
 
