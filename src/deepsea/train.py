@@ -161,11 +161,12 @@ def train(
         device,
         t.steps * labelled_per_batch / max(1, len(train_set)),
     )
-    if t.balanced_until > 0:
+    balanced_steps = round(t.balanced_until * t.steps)
+    if balanced_steps:
         log.info(
             "class-balanced batches for the first %d of %d steps (train.balanced_until %g), then the true class "
             "distribution",
-            round(t.balanced_until * t.steps),
+            balanced_steps,
             t.steps,
             t.balanced_until,
         )
@@ -202,7 +203,6 @@ def train(
 
     stop = {"requested": False}
     previous_handler = signal.signal(signal.SIGTERM, lambda *_: stop.update(requested=True))
-    balanced_steps = round(t.balanced_until * t.steps)
     batches: AugmentedBatches | PseudoLabelBatches = (
         AugmentedBatches(
             train_set, model.inputs, t.batch_size, settings.augmentation, norm, settings.seed, balanced_steps
