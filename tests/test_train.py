@@ -125,6 +125,7 @@ def test_resume_after_kill_matches_uninterrupted(tiny_packed, tmp_path: Path) ->
     assert subprocess.run(cmd, capture_output=True).returncode == 0
     for name, tensor in _weights(reference).items():
         assert torch.equal(tensor, _weights(out / "model.pt")[name]), name
+    assert reference.read_bytes() == (out / "model.pt").read_bytes()  # (torch.save named records after a temp file)
     assert not (out / "checkpoint.pt").exists()
     assert (out / "log.csv").read_text() != ""
 

@@ -344,8 +344,10 @@ def save_model(
     }
     if snapshots:
         saved["snapshots"] = {step: snapshots[step] for step in sorted(snapshots)}
-    with atomic_path(path) as tmp:
-        torch.save(saved, tmp)
+    # through a file object: torch.save names the archive's records after a path it is given (here the random
+    # temporary name), which made two identical trainings write different bytes
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(saved, handle)
 
 
 def load_model(
