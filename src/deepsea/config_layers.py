@@ -38,7 +38,7 @@ def _section(tree: Any, path: tuple[str, ...]) -> Any:
     return tree
 
 
-def _load(path: str | Path) -> Any:
+def load_yaml(path: str | Path) -> Any:
     try:
         with open(path, encoding="utf-8") as handle:
             return yaml.safe_load(handle)
@@ -51,7 +51,7 @@ def replace_named_sections(config: dict[str, Any], user_files: Iterable[str | Pa
 
     `config` is Snakemake's merged config (modified in place); returns the dotted names of the replaced sections.
     """
-    loaded = [_load(path) for path in user_files]
+    loaded = [load_yaml(path) for path in user_files]
     replaced = []
     for path in NAMED_SECTIONS:
         layers = [section for tree in loaded if (section := _section(tree, path)) is not None]

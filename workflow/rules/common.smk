@@ -6,11 +6,11 @@ from pathlib import Path
 
 from snakemake.logging import logger
 
-from deepsea.config_layers import merged
+from deepsea import runs
+from deepsea.config_checks import check_config
 from deepsea.errors import ConfigError
 from deepsea.orientation import turns_images_over
 from deepsea.run_summary import blend_summary, data_summary, run_summary
-from deepsea.settings import bag_member_seed, load_model_settings
 
 SUBMISSION = "results/submission/submission.csv.gz"
 CONDA_CPU = "../../envs/deepsea-cpu.yaml"  # used with --sdm conda; paths are relative to this file
@@ -42,49 +42,9 @@ wildcard_constraints:
     name=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
 
 
-def model_runs():
-    """Every model to train: each entry, plus `<name>_bag<seed>` for each of its bagging seeds (same settings,
-    trained on results/splits/bag_<seed>.json from its own start: deepsea.settings.bag_member_seed). `bags` itself
-    is a workflow key, not a model setting.
-    """
-    runs = {}
-    for name, entry in config["models"].items():
-        runs[name] = {key: value for key, value in entry.items() if key != "bags"}
-        for seed in entry.get("bags", []):
-            member_seed = bag_member_seed(runs[name].get("seed", 0), seed)
-            runs[f"{name}_bag{seed}"] = {
-                **runs[name],
-                "split": f"bag_{seed}",
-                "seed": member_seed,
-            }
-    return runs
-
-
-def pseudo_label_runs():
-    """`<name>_shard<k>` for every pseudo_labels.models entry and shard k: the base model's settings with the
-    entry's overrides, trained with the pseudo-labels of every test shard but k."""
-    section = config["pseudo_labels"]
-    runs = {}
-    for name, entry in section["models"].items():
-        if entry["base"] not in config["models"]:
-            raise ConfigError(
-                f"pseudo_labels.models.{name}.base: '{entry['base']}' is not an entry of `models` "
-                f"({sorted(config['models'])})."
-            )
-        settings = merged(CONVNET_RUNS[entry["base"]], entry["overrides"])
-        for shard, run in enumerate(shard_runs(name)):
-            pseudo = {
-                "fraction": entry["fraction"],
-                "shard": shard,
-                "shards": section["shards"],
-            }
-            runs[run] = {**settings, "pseudo_label": pseudo}
-    return runs
-
-
 def shard_runs(name):
     """The shard models of pseudo-label entry `name`, shard 0 first."""
-    return [f"{name}_shard{k}" for k in range(config["pseudo_labels"]["shards"])]
+    return runs.shard_runs(config, name)
 
 
 def name_pattern(names):
@@ -93,95 +53,18 @@ def name_pattern(names):
 
 
 def model_settings_json(run):
-    """A model run's settings, defaults filled by the schema, as the compact JSON `deepsea train --settings` reads.
-
-    It is a rule param, so editing one model's entry reruns that model's jobs and what depends on them only.
-    """
-    return json.dumps({"name": run, **RUNS[run]}, sort_keys=True, separators=(",", ":"))
+    """A model run's settings, defaults filled by the schema, as the JSON `deepsea train --settings` reads."""
+    return runs.settings_json(run, RUNS[run])
 
 
 def tta_json():
     return json.dumps(config["tta"], sort_keys=True, separators=(",", ":"))
 
 
-def check_config():
-    """Cross-key checks the schema cannot express; errors name the key."""
-    for name, entry in config["models"].items():
-        source = entry.get("preinit", "")
-        if source and (source not in config["models"] or source == name):
-            raise ConfigError(
-                f"models.{name}.preinit: '{source}' is not another entry of `models` ({sorted(config['models'])})."
-            )
-        for seed in entry.get("bags", []):
-            if f"{name}_bag{seed}" in config["models"]:
-                raise ConfigError(
-                    f"models.{name}.bags: the bag member name '{name}_bag{seed}' is taken by an entry."
-                )
-    taken = set(config["models"]) | set(CONVNET_RUNS)
-    for run in PSEUDO_LABEL_RUNS:
-        if run in taken:
-            raise ConfigError(
-                f"pseudo_labels.models: the shard model name '{run}' is taken by a model; rename the entry."
-            )
-    for run in RUNS:
-        load_model_settings(model_settings_json(run))
-    if config["pseudo_labels"]["models"] and not config["ensemble"]["models"]:
-        raise ConfigError(
-            "pseudo_labels.models: the pseudo-labels are the weighted ensemble's test predictions, so "
-            "ensemble.models must list the models to blend."
-        )
-    if (
-        config["submission"]["source"] == "final"
-        and not config["pseudo_labels"]["models"]
-    ):
-        raise ConfigError(
-            "submission.source: 'final' blends the ensemble with pseudo-label models; add pseudo_labels.models "
-            "or use source: ensemble."
-        )
-    from deepsea.settings import from_dict
-    from deepsea.tta import TTASettings, make_views
-
-    make_views(from_dict(TTASettings, config["tta"], "tta"))
-    for name in config["ensemble"]["models"]:
-        if name not in config["models"]:
-            raise ConfigError(
-                f"ensemble.models: '{name}' is not an entry of `models` ({sorted(config['models'])})."
-            )
-        if config["models"][name]["split"] != "valid":
-            raise ConfigError(
-                f"ensemble.models: '{name}' trains on {config['models'][name]['split']}; the "
-                "ensemble is fitted on the standard validation split, so use `bags:` instead."
-            )
-    if (
-        config["submission"]["source"] == "ensemble"
-        and not config["ensemble"]["models"]
-    ):
-        raise ConfigError(
-            "submission.source: 'ensemble' needs ensemble.models (the models to blend)."
-        )
-    unknown_fused = [m for m in config["fusion"]["models"] if m not in config["models"]]
-    if unknown_fused:
-        raise ConfigError(
-            f"fusion.models: {unknown_fused} are not entries of `models` ({sorted(config['models'])})."
-        )
-    extracted = set(config["features"]["groups"])
-    for group in config["fusion"]["groups"]:
-        missing = sorted(set(group["features"]) - extracted)
-        if missing and config["fusion"]["models"]:
-            raise ConfigError(
-                f"fusion.groups.{group['name']}: features {missing} are not in features.groups; add them there."
-            )
-    unknown = [m for m in config["submission"]["models"] if m not in config["models"]]
-    if unknown:
-        raise ConfigError(
-            f"submission.models: {unknown} are not entries of `models` ({sorted(config['models'])})."
-        )
-
-
-CONVNET_RUNS = model_runs()
-PSEUDO_LABEL_RUNS = pseudo_label_runs()
+# deepsea/runs.py: every model run of the config and its settings
+CONVNET_RUNS, PSEUDO_LABEL_RUNS = runs.all_runs(config)
 RUNS = {**CONVNET_RUNS, **PSEUDO_LABEL_RUNS}
-check_config()
+check_config(config, CONVNET_RUNS, PSEUDO_LABEL_RUNS)
 
 
 def bag_members(wildcards):
@@ -273,21 +156,16 @@ def submission_runs():
 
 def split_file(run):
     """The split a model run trains on: the standard validation split or one bagging split."""
-    split = RUNS[run]["split"]
-    return (
-        "results/splits/valid.json"
-        if split == "valid"
-        else f"results/splits/{split}.json"
-    )
+    return runs.split_file(RUNS[run])
 
 
 def train_inputs(wildcards):
-    """Packed data, the model's split, and the trained model it is pre-initialised from (if any)."""
-    inputs = {"data": "results/data/train.npz", "split": split_file(wildcards.model)}
-    source = RUNS[wildcards.model].get("preinit", "")
-    if source:
-        inputs["preinit"] = f"results/models/{source}/model.pt"
-    return inputs
+    """Packed data, the model's split, the trained model it is pre-initialised from (if any); for pseudo-label
+    runs also the test images, shards and soft targets (deepsea/runs.py, shared with `deepsea train --config`).
+    """
+    return runs.train_inputs(
+        RUNS[wildcards.model], wildcards.model in PSEUDO_LABEL_RUNS
+    )
 
 
 def preinit_option(wildcards, input):
@@ -360,9 +238,11 @@ def final_valid_prediction():
 
 def ablation_stage(stage):
     """The (valid, test) predictions of a blending stage ('ensemble' or 'final') when the config runs it."""
-    runs = config["ensemble" if stage == "ensemble" else "pseudo_labels"]["models"]
+    blended = config["ensemble" if stage == "ensemble" else "pseudo_labels"]["models"]
     folder = "ensemble" if stage == "ensemble" else "final"
-    return [f"results/{folder}/valid.npy", f"results/{folder}/test.npy"] if runs else []
+    return (
+        [f"results/{folder}/valid.npy", f"results/{folder}/test.npy"] if blended else []
+    )
 
 
 def report_figures():

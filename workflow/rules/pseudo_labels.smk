@@ -5,10 +5,7 @@
 
 rule train_pseudolabel:
     input:
-        unpack(train_inputs),
-        test="results/data/test.npz",
-        shards="results/splits/test_shards.json",
-        targets="results/ensemble/test.npy",  # the soft targets: the weighted ensemble's test probabilities
+        unpack(train_inputs),  # with the test images, shards and soft targets (the ensemble's test probabilities)
     output:
         model="results/models/{model}/model.pt",
         log_csv="results/models/{model}/train_log.csv",

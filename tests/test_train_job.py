@@ -1,0 +1,117 @@
+"""`deepsea train --config FILE --model NAME`: a config's model trained by hand exactly as its Snakemake job trains
+it (spec: "rerun one stage")."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deepsea.errors import ConfigError
+from deepsea.train_job import train_job
+from deepsea.workflow_config import load_workflow_config
+
+REPO = Path(__file__).parents[1]
+CPU_ONLY = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+PREINIT = """
+models:
+  convroll4: {architecture: convroll4, input_size: 15, params: {width: 0.125, depth: 2, dense: 16},
+              train: {steps: 30, batch_size: 16, workers: 0}, bags: [3]}
+  deep: {architecture: convroll5_preinit, preinit: convroll4, input_size: 15, params: {width: 0.125, depth: 2,
+         dense: 16}, train: {steps: 20, batch_size: 16, workers: 0}}
+fusion: {models: []}
+ensemble: {models: [convroll4]}
+pseudo_labels: {models: {}}
+submission: {source: ensemble, models: [convroll4]}
+threads: {train: 2}
+device: cpu
+"""  # preinit, a bag member, threads and device that are not the defaults
+
+
+def _workflow(tmp: Path) -> Path:
+    """A copy of the workflow folder (what `snakemake` and `deepsea train --config` read) with PREINIT beside it."""
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(REPO / name, tmp)
+    for name in ("workflow", "envs"):
+        shutil.copytree(REPO / name, tmp / name)
+    (tmp / "pre.yaml").write_text(PREINIT)
+    return tmp
+
+
+def _rule_commands(workdir: Path, *configfile: str) -> set[str]:
+    """The `deepsea train` command of every training job of `snakemake -n -p all`, without its log redirection."""
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", "--cores", "2", *configfile, "--", "all"],
+        cwd=workdir,
+        env=CPU_ONLY,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    shell = [line.split("Shell command: ", 1)[1] for line in result.stdout.splitlines() if "Shell command: " in line]
+    return {line.split(" > results/logs/", 1)[0].rstrip() for line in shell if line.startswith("deepsea train ")}
+
+
+@pytest.mark.parametrize("configfile", [[], ["pre.yaml"]], ids=["embedded", "preinit"])
+def test_every_runs_job_is_the_rules_command(tmp_path: Path, configfile: list[str]) -> None:
+    """Bag members, pseudo-label shard models (embedded config) and a pre-initialised model on other threads and
+    device (pre.yaml): what --config --model resolves is, option for option, what the workflow runs."""
+    workdir = _workflow(tmp_path)
+    rules = _rule_commands(workdir, *(["--configfile", *configfile] if configfile else []))
+    config = load_workflow_config(workdir, [workdir / f for f in configfile])
+    runs = sorted(line.split("--out results/models/", 1)[1].split("/", 1)[0] for line in rules)
+    assert {train_job(config, run).command() for run in runs} == rules
+    expected = ["convroll4", "convroll4_bag3", "deep"] if configfile else ["doublescale_pl_shard0", "plain_bag1"]
+    assert set(expected) <= set(runs)
+
+
+def test_unknown_model_and_mistyped_key_are_named(tmp_path: Path) -> None:
+    workdir = _workflow(tmp_path)
+    with pytest.raises(ConfigError, match=r"'plian' is not a model of this config; its models are \[.*'plain'"):
+        train_job(load_workflow_config(workdir, []), "plian")
+    (workdir / "typo.yaml").write_text("models:\n  plain: {architecture: plain, trian: {steps: 3}}\n")
+    with pytest.raises(ConfigError, match="'trian' was unexpected"):
+        load_workflow_config(workdir, [workdir / "typo.yaml"])
+    with pytest.raises(ConfigError, match="not a deepsea workflow folder"):
+        load_workflow_config(tmp_path / "workflow", [])
+
+
+def _deepsea(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "deepsea.cli", *args], cwd=workdir, env=CPU_ONLY, capture_output=True, text=True
+    )
+
+
+@pytest.mark.slow
+def test_trained_by_hand_equals_the_rules_model(tmp_path: Path) -> None:
+    """Missing inputs are named with the command that makes them; once made, the model trained by hand (a bag
+    member, pre-initialised from the workflow's model) has the bytes of the one the rule trained."""
+    workdir = _workflow(tmp_path)
+    (workdir / "pre.yaml").write_text(PREINIT + "demo: {n_train: 150, n_test: 40, classes: 4, seed: 1}\n")
+    result = _deepsea(workdir, "train", "--config", "pre.yaml", "--model", "deep")
+    assert result.returncode == 2
+    assert (
+        "results/data/train.npz, results/splits/valid.json, results/models/convroll4/model.pt not made yet; make "
+        "them first: snakemake --cores N --configfile pre.yaml -- results/data/train.npz" in result.stderr
+    )
+    targets = ["results/models/deep/model.pt", "results/models/convroll4_bag3/model.pt"]
+    made = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "pre.yaml", "--", *targets],
+        cwd=workdir,
+        env=CPU_ONLY,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert made.returncode == 0, made.stderr[-3000:]
+    for run in ("deep", "convroll4_bag3"):
+        out = tmp_path / "by_hand" / run / "model.pt"
+        result = _deepsea(workdir, "train", "--config", "pre.yaml", "--model", run, "--out", str(out))
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert out.read_bytes() == (workdir / f"results/models/{run}/model.pt").read_bytes(), run
+        assert (out.parent / "train_log.csv").exists()
