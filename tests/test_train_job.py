@@ -42,17 +42,22 @@ def _workflow(tmp: Path) -> Path:
     return tmp
 
 
-def _rule_commands(workdir: Path, *configfile: str) -> set[str]:
-    """The `deepsea train` command of every training job of `snakemake -n -p all`, without its log redirection."""
+def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", "--cores", "2", *configfile, "--", "all"],
+        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
         cwd=workdir,
         env=CPU_ONLY,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _rule_commands(workdir: Path, *configfile: str) -> set[str]:
+    """The `deepsea train` command of every training job of `snakemake -n -p all`, without its log redirection."""
+    result = _snakemake(workdir, "-n", "-p", "--forceall", *configfile, "--", "all")
     shell = [line.split("Shell command: ", 1)[1] for line in result.stdout.splitlines() if "Shell command: " in line]
     return {line.split(" > results/logs/", 1)[0].rstrip() for line in shell if line.startswith("deepsea train ")}
 
@@ -100,15 +105,7 @@ def test_trained_by_hand_equals_the_rules_model(tmp_path: Path) -> None:
         "them first: snakemake --cores N --configfile pre.yaml -- results/data/train.npz" in result.stderr
     )
     targets = ["results/models/deep/model.pt", "results/models/convroll4_bag3/model.pt"]
-    made = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "pre.yaml", "--", *targets],
-        cwd=workdir,
-        env=CPU_ONLY,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert made.returncode == 0, made.stderr[-3000:]
+    _snakemake(workdir, "--configfile", "pre.yaml", "--", *targets)
     for run in ("deep", "convroll4_bag3"):
         out = tmp_path / "by_hand" / run / "model.pt"
         result = _deepsea(workdir, "train", "--config", "pre.yaml", "--model", run, "--out", str(out))
