@@ -3,8 +3,6 @@ it (spec: "rerun one stage")."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +12,8 @@ import pytest
 from deepsea.errors import ConfigError
 from deepsea.train_job import train_job
 from deepsea.workflow_config import load_workflow_config
+from test_workflow import CPU_ONLY, SNAKEMAKE, _workdir
 
-REPO = Path(__file__).parents[1]
-CPU_ONLY = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
 PREINIT = """
 models:
   convroll4: {architecture: convroll4, input_size: 15, params: {width: 0.125, depth: 2, dense: 16},
@@ -34,17 +31,14 @@ device: cpu
 
 def _workflow(tmp: Path) -> Path:
     """A copy of the workflow folder (what `snakemake` and `deepsea train --config` read) with PREINIT beside it."""
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(REPO / name, tmp)
-    for name in ("workflow", "envs"):
-        shutil.copytree(REPO / name, tmp / name)
-    (tmp / "pre.yaml").write_text(PREINIT)
-    return tmp
+    workdir = _workdir(tmp / "wf")
+    (workdir / "pre.yaml").write_text(PREINIT)
+    return workdir
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
+        [*SNAKEMAKE, "--cores", "2", *args],
         cwd=workdir,
         env=CPU_ONLY,
         capture_output=True,
@@ -83,7 +77,7 @@ def test_unknown_model_and_mistyped_key_are_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="'trian' was unexpected"):
         load_workflow_config(workdir, [workdir / "typo.yaml"])
     with pytest.raises(ConfigError, match="not a deepsea workflow folder"):
-        load_workflow_config(tmp_path / "workflow", [])
+        load_workflow_config(workdir / "workflow", [])
 
 
 def _deepsea(workdir: Path, *args: str) -> subprocess.CompletedProcess:
