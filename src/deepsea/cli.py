@@ -156,6 +156,8 @@ def _train_from_config(a: argparse.Namespace) -> None:
         paths.get("preinit"),
         pseudo,
     )
+    if not a.out:  # the workflow's own model file: Snakemake compares it with what was made from it
+        log.info("%s: if its bytes changed, snakemake's next run redoes what depends on it", job.out)
 
 
 def _cmd_augment_grid(a: argparse.Namespace) -> None:
