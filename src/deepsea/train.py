@@ -176,11 +176,15 @@ def train(
         log.info("snapshot ensemble: the weights after steps %s and the final ones", sorted(keep_at))
     start_step, rows, snapshots = 0, [], {}
     if checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        # onto the CPU: the RNG states must stay CPU tensors (mapped onto a GPU, set_rng_state refuses them), and
+        # load_state_dict moves the weights and the optimiser's buffers to their parameters' device
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
         if state.get("fingerprint") == fingerprint:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             torch.set_rng_state(state["torch_rng"])
+            if device.type == "cuda" and state.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(state["cuda_rng"], device)  # dropout's draws on the GPU
             start_step, rows, snapshots = state["step"], state["log_rows"], state.get("snapshots", {})
             log.info("resuming from %s at step %d", checkpoint_path, start_step)
         else:
@@ -195,6 +199,7 @@ def train(
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                     "log_rows": rows,
                     "snapshots": snapshots,
                 },
