@@ -1,4 +1,5 @@
-# Shared input functions and checks: the only Python in the workflow. Rules stay one `deepsea` command each.
+# Shared input functions: the only Python in the workflow; what the model runs are and the config's cross-key
+# checks come from the package (deepsea/runs.py, config_checks.py). Rules stay one `deepsea` command each.
 import json
 import re
 import sys
