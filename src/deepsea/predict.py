@@ -29,7 +29,7 @@ from deepsea.errors import DeepseaError
 from deepsea.imageset import ImageSet
 from deepsea.io import read_json, save_predictions
 from deepsea.splits import Split
-from deepsea.train import load_model, load_snapshots
+from deepsea.train import load_model_and_snapshots
 from deepsea.tta import TTASettings, combine, make_views, views_to_json
 
 log = logging.getLogger(__name__)
@@ -145,8 +145,7 @@ def predict(
     tta = tta or TTASettings(method="centre")
     torch.set_num_threads(max(1, threads))
     device = resolve_device(device_name)
-    model, settings, norm, class_names = load_model(model_path, device)
-    snapshots = load_snapshots(model_path, device)
+    model, settings, norm, class_names, snapshots = load_model_and_snapshots(model_path, device)
     images = subset_images(data_path, subset, split_path)
     if images.class_names and images.class_names != class_names:
         raise DeepseaError(f"{data_path}: its classes differ from those {model_path} was trained on; retrain.")

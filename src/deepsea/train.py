@@ -359,19 +359,24 @@ def load_model(
     path: str | os.PathLike[str], device: torch.device
 ) -> tuple[nn.Module, ModelSettings, Normalisation, list[str]]:
     """A trained model ready for inference, with its settings, normalisation and class names."""
+    model, settings, norm, class_names, _ = load_model_and_snapshots(path, device)
+    return model, settings, norm, class_names
+
+
+def load_model_and_snapshots(
+    path: str | os.PathLike[str], device: torch.device
+) -> tuple[nn.Module, ModelSettings, Normalisation, list[str], dict[int, nn.Module]]:
+    """`load_model`'s four, then the earlier networks of a snapshot ensemble (`train.snapshots`) by step (none for
+    an ordinary model), from one read of the file."""
     if not Path(path).is_file():
         raise DeepseaError(f"{path}: trained model not found. Run `snakemake {path}` first.")
     state = torch.load(path, map_location="cpu", weights_only=False)
     settings = from_dict(ModelSettings, state["settings"], str(path))
     model = _network(settings, state, state["state_dict"], device)
-    return model, settings, Normalisation(**state["normalisation"]), state["class_names"]
-
-
-def load_snapshots(path: str | os.PathLike[str], device: torch.device) -> dict[int, nn.Module]:
-    """The earlier networks of a snapshot ensemble (`train.snapshots`) by step; none for an ordinary model."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    settings = from_dict(ModelSettings, state["settings"], str(path))
-    return {step: _network(settings, state, weights, device) for step, weights in state.get("snapshots", {}).items()}
+    snapshots = {
+        step: _network(settings, state, weights, device) for step, weights in state.get("snapshots", {}).items()
+    }
+    return model, settings, Normalisation(**state["normalisation"]), state["class_names"], snapshots
 
 
 def _network(settings: ModelSettings, state: dict[str, Any], weights: dict, device: torch.device) -> nn.Module:
