@@ -10,8 +10,8 @@ with each other, in order).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -38,7 +38,7 @@ def _section(tree: Any, path: tuple[str, ...]) -> Any:
     return tree
 
 
-def load_yaml(path: str | Path) -> Any:
+def load_yaml(path: str | os.PathLike[str]) -> Any:
     try:
         with open(path, encoding="utf-8") as handle:
             return yaml.safe_load(handle)
@@ -46,7 +46,7 @@ def load_yaml(path: str | Path) -> Any:
         raise ConfigError(f"config file {path}: cannot read it ({err}).") from err
 
 
-def replace_named_sections(config: dict[str, Any], user_files: Iterable[str | Path]) -> list[str]:
+def replace_named_sections(config: dict[str, Any], user_files: Iterable[str | os.PathLike[str]]) -> list[str]:
     """Make each named-entry section of `config` what the user's files define, when any of them defines it.
 
     `config` is Snakemake's merged config (modified in place); returns the dotted names of the replaced sections.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ def evaluate(
     out: str | os.PathLike[str],
     centre_path: str | os.PathLike[str] | None = None,
     unfused_path: str | os.PathLike[str] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Score validation predictions against the packed labels; write and return the scores."""
     data = ImageSet.load(data_path)
     split = Split.from_json(read_json(split_path), str(split_path))
@@ -38,7 +39,7 @@ def evaluate(
     predicted = probs.argmax(axis=1)
     confusion = np.zeros((len(class_names), len(class_names)), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)
-    result = {
+    result: dict[str, Any] = {
         "predictions": str(pred_path),
         "valid": score(labels, probs),
         "class_prior": score(labels, np.tile(prior, (len(labels), 1))),
