@@ -1,7 +1,7 @@
 # deepsea: the Deep Sea NDSB solution as one Snakemake DAG. Run: snakemake --cores N final_submission
 from snakemake.utils import min_version, validate
 
-from deepsea.config_layers import replace_named_sections
+from deepsea.workflow.config import replace_named_sections
 
 min_version("9.0")
 
@@ -10,7 +10,7 @@ configfile: "config.yaml"
 
 
 # A --configfile with its own `models:` (or pseudo_labels.models) replaces the demo's entries instead of merging
-# into them (deepsea/config_layers.py says why).
+# into them (deepsea/workflow/config.py says why).
 replace_named_sections(config, workflow.overwrite_configfiles)
 
 
@@ -33,25 +33,18 @@ include: "workflow/rules/submission.smk"
 include: "workflow/rules/report.smk"
 
 
+# what a finished run prints last: the data, each model's validation scores and warnings, the blends
 onsuccess:
-    log_run_summary()
+    for line in plan.closing_summary():
+        logger.info(line)
 
 
 rule final_submission:
     default_target: True
     input:
-        SUBMISSION,
-        expand(
-            "results/eval/{run}.json", run=submission_runs() + list(PSEUDO_LABEL_RUNS)
-        ),
-        expand("results/eval/fused/{model}.json", model=config["fusion"]["models"]),
-        ["results/ensemble/weights.json"] if config["ensemble"]["models"] else [],
-        report_figures(),
+        plan.final_submission_targets(),
 
 
 rule all:
     input:
-        rules.final_submission.input,
-        expand("results/eval/{run}.json", run=RUNS),
-        expand("results/features/{subset}.npz", subset=["train", "test"]),
-        expand("results/plots/augmentation/{model}.png", model=config["models"]),
+        plan.all_targets(),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepsea.demo import class_specs, render
-from deepsea.imageset import ImageSet
+from deepsea.data.demo import class_specs, render
+from deepsea.data.imageset import ImageSet
 
 
 def demo_images(n: int, n_classes: int = 10, seed: int = 0) -> ImageSet:

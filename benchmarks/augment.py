@@ -18,8 +18,7 @@ import numpy as np
 from _images import demo_images
 from skimage.transform import AffineTransform, warp
 
-from deepsea.augment import compose_affine, sample_params, to_ink, warp_uint8
-from deepsea.settings import AugmentationRanges
+from deepsea.data.augment import AugmentationRanges, compose_affine, sample_params, to_ink, warp_uint8
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from _images import demo_images
 from skimage.feature import graycomatrix, graycoprops
 
-from deepsea.features import FeatureSettings, extract_features
+from deepsea.data.features import FeatureSettings, extract_features
 
 PROPS = ("contrast", "dissimilarity", "homogeneity", "energy", "correlation", "ASM")
 

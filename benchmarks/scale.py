@@ -78,7 +78,7 @@ def run_stage(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | N
     log_file = open(log_dir / f"{name}.log", "w")
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deepsea.cli", *argv],
+        [sys.executable, "-m", "deepsea.cli.main", *argv],
         stdout=log_file,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},
@@ -161,7 +161,7 @@ def main() -> None:
          "--device", "cpu", "--threads", w],
         logs,
     )  # fmt: skip
-    from deepsea.imageset import ImageSet
+    from deepsea.data.imageset import ImageSet
 
     test = ImageSet.load(root / "test.npz")
     tenth = test.subset(list(range(0, len(test), 10)))

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from _images import demo_images
 from torch.utils.data import DataLoader
 
-from deepsea.data import AugmentedBatches, Normalisation
-from deepsea.models.registry import build_model
-from deepsea.settings import AugmentationRanges
+from deepsea.data.augment import AugmentationRanges
+from deepsea.data.batches import AugmentedBatches, Normalisation
+from deepsea.nets.registry import build_model
 
 SIZE, BATCH, N_CLASSES = 95, 32, 121
 

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from _images import demo_images
 
-from deepsea.data import Normalisation, views_batch
-from deepsea.models.registry import build_model
-from deepsea.predict import predict_views
-from deepsea.tta import TTASettings, make_views
+from deepsea.data.batches import Normalisation, views_batch
+from deepsea.inference.predict import predict_views
+from deepsea.inference.views import TTASettings, make_views
+from deepsea.nets.registry import build_model
 
 TEST_IMAGES = 130_000
 
@@ -36,7 +36,9 @@ def batched_rate(model, images, norm, views, device, workers: int, batch_size: i
     """`deepsea predict`'s path with its defaults (batches of 128 views: on 2 CPU threads 256 was 10-15% slower)."""
     start = time.perf_counter()
     chunk = TTASettings().chunk_images
-    predict_views(model, images, norm, views, "arithmetic", device, batch_size=batch_size, chunk=chunk, workers=workers)
+    predict_views(
+        model, images, norm, views, "arithmetic", device=device, batch_size=batch_size, chunk=chunk, workers=workers
+    )
     if device.type == "cuda":
         torch.cuda.synchronize()
     return len(images) * (len(views) + 1) / (time.perf_counter() - start)  # + the centre view it also predicts

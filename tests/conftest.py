@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from deepsea.demo import DemoSettings, make_demo_data
+from deepsea.data.demo import DemoSettings, make_demo_data
 
 TINY_DEMO = DemoSettings(n_train=160, n_test=40, n_classes=4, seed=3, imbalance=0.35)
 
@@ -22,10 +22,10 @@ def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_packed(tiny_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The tiny demo packed (train/test .npz) with its standard validation split."""
-    from deepsea.imageset import ImageSet
+    from deepsea.data.imageset import ImageSet
+    from deepsea.data.pack import pack
+    from deepsea.data.splits import stratified_split
     from deepsea.io import write_json
-    from deepsea.pack import pack
-    from deepsea.splits import stratified_split
 
     out = tmp_path_factory.mktemp("packed")
     pack(tiny_demo / "train", "train", out / "train.npz", out / "train_report.json")
@@ -40,8 +40,8 @@ def train_tiny(settings: dict, packed: dict[str, Path], out_dir: Path) -> Path:
     """Train a model from a settings dict on the tiny packed set; return the model file."""
     import json
 
-    from deepsea.settings import load_model_settings
-    from deepsea.train import train
+    from deepsea.training.loop import train
+    from deepsea.training.settings import load_model_settings
 
     train(
         load_model_settings(json.dumps(settings)),

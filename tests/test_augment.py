@@ -6,8 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from deepsea.augment import AffineParams, compose_affine, sample_params, view
-from deepsea.settings import AugmentationRanges
+from deepsea.data.augment import AffineParams, AugmentationRanges, compose_affine, sample_params, view
 
 
 def _apply(m: np.ndarray, x: float, y: float) -> np.ndarray:

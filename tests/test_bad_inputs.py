@@ -19,14 +19,14 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from deepsea.blending.submission import submit
+from deepsea.data.features import FeatureSettings, extract_features
+from deepsea.data.images import _truncated_jpeg
+from deepsea.data.imageset import ImageSet
+from deepsea.data.pack import pack
+from deepsea.data.splits import stratified_split
 from deepsea.errors import BadImageError, DataMismatchError, DeepseaError, NonFiniteError
-from deepsea.features import FeatureSettings, extract_features
-from deepsea.images import _truncated_jpeg
-from deepsea.imageset import ImageSet
-from deepsea.io import average_predictions, load_predictions, save_predictions
-from deepsea.pack import pack
-from deepsea.splits import stratified_split
-from deepsea.submission import submit
+from deepsea.predictions import Predictions, average
 
 REPO = Path(__file__).parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -127,12 +127,12 @@ def test_png_colour_16bit_and_alpha_are_converted_and_reported(good_train: Path,
 
 def test_tiny_and_huge_images_pass_every_image_stage(good_train: Path, tmp_path: Path) -> None:
     """1x1 and 5000x5000 images: packed, featurised (finite values) and warped to a network input."""
-    from deepsea.augment import view_uint8
+    from deepsea.data.augment import view_uint8
 
     root = _spoiled(good_train, tmp_path, {"alpha/dot.png": np.zeros((1, 1), np.uint8), "beta/huge.png": _blob(5000)})
     report = pack(root, "train", tmp_path / "train.npz", tmp_path / "report.json")
     assert (report.min_side, report.max_side) == (1, 5000)
-    extract_features(tmp_path / "train.npz", tmp_path / "f.npz", tmp_path / "f.json", FeatureSettings(), 1)
+    extract_features(tmp_path / "train.npz", tmp_path / "f.npz", tmp_path / "f.json", FeatureSettings(), workers=1)
     values = np.load(tmp_path / "f.npz")["values"]
     assert values.shape[0] == 12 and np.isfinite(values).all()
     data = ImageSet.load(tmp_path / "train.npz")
@@ -175,7 +175,7 @@ def test_prediction_ids_that_differ_from_the_test_set_are_refused(tmp_path: Path
         (tmp_path / "test").mkdir(exist_ok=True)
         cv2.imwrite(str(tmp_path / "test" / name), _blob(30))
     pack(tmp_path / "test", "test", tmp_path / "test.npz", tmp_path / "report.json")
-    save_predictions(tmp_path / "pred.npy", np.full((2, 2), 0.5), ["1.jpg", "3.jpg"], ["alpha", "beta"])
+    Predictions(np.full((2, 2), 0.5), ["1.jpg", "3.jpg"], ["alpha", "beta"]).save(tmp_path / "pred.npy")
     with pytest.raises(DataMismatchError, match=r"pred.npy: its image ids differ .*rerun its prediction"):
         submit([str(tmp_path / "pred.npy")], tmp_path / "test.npz", tmp_path / "sub.csv.gz")
     assert not (tmp_path / "sub.csv.gz").exists()
@@ -185,13 +185,13 @@ def test_prediction_with_nan_is_refused_when_written_and_when_read(tmp_path: Pat
     probs = np.full((2, 2), 0.5, np.float32)
     probs[1, 0] = np.nan
     with pytest.raises(NonFiniteError, match="NaN or inf in 1 rows"):
-        save_predictions(tmp_path / "p.npy", probs, ["1.jpg", "2.jpg"], ["alpha", "beta"])
+        Predictions(probs, ["1.jpg", "2.jpg"], ["alpha", "beta"]).save(tmp_path / "p.npy")
     np.save(tmp_path / "p.npy", probs)  # a file made some other way: every consumer reads through load_predictions
     (tmp_path / "p.meta.json").write_text(json.dumps({"ids": ["1.jpg", "2.jpg"], "class_names": ["alpha", "beta"]}))
     with pytest.raises(NonFiniteError, match=r"p.npy: NaN or inf"):
-        load_predictions(tmp_path / "p.npy")
+        Predictions.load(tmp_path / "p.npy")
     with pytest.raises(NonFiniteError):
-        average_predictions([tmp_path / "p.npy"])
+        average([tmp_path / "p.npy"])
 
 
 def _embedded_config() -> dict:

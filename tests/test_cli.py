@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "deepsea.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "deepsea.cli.main", *args], capture_output=True, text=True)
 
 
 def test_user_error_without_traceback(tmp_path: Path) -> None:
@@ -30,7 +30,7 @@ def test_user_error_without_traceback(tmp_path: Path) -> None:
 
 
 def test_score_demo_submission(tmp_path: Path) -> None:
-    from deepsea.submission import write_submission
+    from deepsea.blending.submission import write_submission
 
     (tmp_path / "labels.csv").write_text("image,class\n1.jpg,a\n2.jpg,b\n")
     write_submission(tmp_path / "s.csv.gz", ["1.jpg", "2.jpg"], ["a", "b"], [[0.8, 0.2], [0.4, 0.6]])

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deepsea.demo import DemoSettings, class_counts, class_specs, make_demo_data
+from deepsea.data.demo import DemoSettings, class_counts, class_specs, make_demo_data
 
 
 def _digest(root: Path) -> str:

@@ -7,7 +7,7 @@ import pytest
 from scipy.optimize import check_grad
 from scipy.special import softmax
 
-from deepsea.ensemble import (
+from deepsea.blending.ensemble import (
     blend,
     blend_loss_and_grad,
     cross_validate,
@@ -17,6 +17,7 @@ from deepsea.ensemble import (
 )
 from deepsea.errors import ConfigError, DataMismatchError
 from deepsea.metrics import log_loss
+from deepsea.predictions import Predictions
 
 
 def _models(seed: int = 0, n: int = 400, c: int = 5):
@@ -83,11 +84,11 @@ def test_mismatched_ids_are_refused() -> None:
     ids = [f"{i}.jpg" for i in range(10)]
     classes = list("abcde")
     labels_of = dict(zip(ids, y.tolist(), strict=True))
-    valid = [(probs[0], ids, classes), (probs[1], ids[::-1][:9] + ["x.jpg"], classes)]
-    test = [(probs[0], ids, classes), (probs[1], ids, classes)]
+    valid = [Predictions(probs[0], ids, classes), Predictions(probs[1], ids[::-1][:9] + ["x.jpg"], classes)]
+    test = [Predictions(probs[0], ids, classes), Predictions(probs[1], ids, classes)]
     with pytest.raises(DataMismatchError, match="'b' are not over the same validation/test ids"):
         ensemble(["a", "b"], valid, test, labels_of)
-    result = ensemble(["a", "b"], [valid[0], (probs[1][::-1], ids[::-1], classes)], test, labels_of, folds=2)
+    result = ensemble(["a", "b"], [valid[0], Predictions(probs[1][::-1], ids[::-1], classes)], test, labels_of, folds=2)
     assert sum(result["weights"].values()) == pytest.approx(1.0)
 
 
@@ -132,7 +133,7 @@ def test_auto_takes_the_blend_that_cross_validates_better() -> None:
     probs, y = _experts()
     ids = [f"{i}.jpg" for i in range(len(y))]
     classes = list("abcd")
-    sets = [(p, ids, classes) for p in probs]
+    sets = [Predictions(p, ids, classes) for p in probs]
     result = ensemble(["a", "b"], sets, sets, dict(zip(ids, y.tolist(), strict=True)), folds=3, mean="auto")
     cv_all = {r["mean"]: r["cv_log_loss"] for r in result["cv"] if r["top_k"] == 2}
     assert result["mean"] == "geometric" and cv_all["geometric"] < cv_all["arithmetic"] - 0.2
@@ -142,6 +143,6 @@ def test_auto_takes_the_blend_that_cross_validates_better() -> None:
     assert losses["weighted"] < min(losses["model:a"], losses["model:b"]) - 0.2
     forced = ensemble(["a", "b"], sets, sets, dict(zip(ids, y.tolist(), strict=True)), folds=3, mean="arithmetic")
     assert forced["mean"] == "arithmetic" and forced["valid_log_loss"]["weighted"] == losses["weighted_arithmetic"]
-    np.testing.assert_allclose(forced["test"][0], blend(probs, np.array(list(forced["weights"].values()))))
+    np.testing.assert_allclose(forced["test"].probs, blend(probs, np.array(list(forced["weights"].values()))))
     with pytest.raises(ConfigError, match="ensemble.mean: 'auto', 'arithmetic' or 'geometric', got 'median'"):
         ensemble(["a", "b"], sets, sets, dict(zip(ids, y.tolist(), strict=True)), mean="median")

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepsea.evaluate import evaluate
-from deepsea.imageset import ImageSet
-from deepsea.io import read_json, save_predictions
-from deepsea.splits import Split
+from deepsea.data.imageset import ImageSet
+from deepsea.data.splits import Split
+from deepsea.io import read_json
+from deepsea.predictions import Predictions
+from deepsea.report.evaluate import evaluate
 
 
 def _valid_truth(packed: dict[str, Path]) -> tuple[list[str], np.ndarray, list[str]]:
@@ -27,7 +28,7 @@ def _save(path: Path, labels: np.ndarray, n_classes: int, p_true: float, ids: li
     """Predictions that give the true class `p_true` and share the rest equally."""
     probs = np.full((len(labels), n_classes), (1 - p_true) / (n_classes - 1))
     probs[np.arange(len(labels)), labels] = p_true
-    save_predictions(path, probs, ids, names)
+    Predictions(probs, ids, names).save(path)
     return path
 
 
@@ -35,8 +36,8 @@ def test_tta_that_hurts_is_named_with_the_keys_to_change(tiny_packed, tmp_path: 
     ids, labels, names = _valid_truth(tiny_packed)
     tta = _save(tmp_path / "valid.npy", labels, len(names), 0.6, ids, names)
     centre = _save(tmp_path / "valid.centre.npy", labels, len(names), 0.8, ids, names)
-    with caplog.at_level(logging.WARNING, logger="deepsea.evaluate"):
-        result = evaluate(tta, tiny_packed["train"], tiny_packed["split"], tmp_path / "eval.json", centre)
+    with caplog.at_level(logging.WARNING, logger="deepsea.report.evaluate"):
+        result = evaluate(tta, tiny_packed["train"], tiny_packed["split"], tmp_path / "eval.json", centre_path=centre)
     assert result["tta_gain"] == pytest.approx(np.log(0.6) - np.log(0.8), abs=1e-4)
     (warning,) = result["warnings"]
     assert "test-time augmentation made the validation log loss worse (0.2231 for the centre" in warning["problem"]
@@ -50,7 +51,14 @@ def test_good_scores_give_no_warning(tiny_packed, tmp_path: Path) -> None:
     tta = _save(tmp_path / "valid.npy", labels, len(names), 0.8, ids, names)
     centre = _save(tmp_path / "valid.centre.npy", labels, len(names), 0.7, ids, names)
     unfused = _save(tmp_path / "unfused.npy", labels, len(names), 0.75, ids, names)
-    result = evaluate(tta, tiny_packed["train"], tiny_packed["split"], tmp_path / "eval.json", centre, unfused)
+    result = evaluate(
+        tta,
+        tiny_packed["train"],
+        tiny_packed["split"],
+        tmp_path / "eval.json",
+        centre_path=centre,
+        unfused_path=unfused,
+    )
     assert result["warnings"] == []
 
 
@@ -58,7 +66,7 @@ def test_a_model_no_better_than_the_class_prior_and_a_fusion_that_hurts(tiny_pac
     ids, labels, names = _valid_truth(tiny_packed)
     uniform = _save(tmp_path / "valid.npy", labels, len(names), 1 / len(names), ids, names)
     unfused = _save(tmp_path / "unfused.npy", labels, len(names), 0.5, ids, names)
-    result = evaluate(uniform, tiny_packed["train"], tiny_packed["split"], tmp_path / "eval.json", None, unfused)
+    result = evaluate(uniform, tiny_packed["train"], tiny_packed["split"], tmp_path / "eval.json", unfused_path=unfused)
     prior, fusion = result["warnings"]
     assert "no better than predicting the class frequencies" in prior["problem"]
     assert "train.learning_rate" in prior["fix"]
@@ -70,7 +78,7 @@ def _save_per_image(path: Path, labels: np.ndarray, n_classes: int, p_true: np.n
     """Like `_save` with each image's own probability of its true class, rows written in the order `rows`."""
     probs = (1 - p_true[:, None]) / (n_classes - 1) * np.ones((len(labels), n_classes))
     probs[np.arange(len(labels)), labels] = p_true
-    save_predictions(path, probs[rows], [ids[r] for r in rows], names)
+    Predictions(probs[rows], [ids[r] for r in rows], names).save(path)
     return path
 
 
@@ -82,15 +90,15 @@ def test_a_tta_loss_within_noise_is_not_a_warning(tiny_packed, tmp_path: Path) -
     swings = np.where(rows % 2 == 0, 0.9, 0.5)  # the views help half the images a lot and hurt the other half
     tta = _save_per_image(tmp_path / "valid.npy", labels, len(names), swings, ids, names, rows)
     centre = _save(tmp_path / "valid.centre.npy", labels, len(names), 0.7, ids, names)
-    result = evaluate(tta, tiny_packed["train"], tiny_packed["split"], tmp_path / "eval.json", centre)
+    result = evaluate(tta, tiny_packed["train"], tiny_packed["split"], tmp_path / "eval.json", centre_path=centre)
     gains = np.log(swings) - np.log(0.7)  # per image, computed here from the probabilities themselves
     assert result["tta_gain"] == pytest.approx(gains.mean()) and result["tta_gain"] < 0
     assert result["tta_gain_se"] == pytest.approx(gains.std(ddof=1) / np.sqrt(n))
     assert -result["tta_gain"] < 2 * result["tta_gain_se"] and result["warnings"] == []
     consistent = _save(tmp_path / "worse.npy", labels, len(names), 0.5, ids, names)  # every image worse
-    (warning,) = evaluate(consistent, tiny_packed["train"], tiny_packed["split"], tmp_path / "e2.json", centre)[
-        "warnings"
-    ]
+    (warning,) = evaluate(
+        consistent, tiny_packed["train"], tiny_packed["split"], tmp_path / "e2.json", centre_path=centre
+    )["warnings"]
     assert f"worse by 0.3365 +- 0.0000 over the {n} images" in warning["problem"]
 
 
@@ -100,6 +108,6 @@ def test_predictions_are_compared_image_by_image_whatever_their_row_order(tiny_p
     rows = np.arange(len(labels))
     tta = _save_per_image(tmp_path / "valid.npy", labels, len(names), p_true, ids, names, rows)
     centre = _save_per_image(tmp_path / "valid.centre.npy", labels, len(names), p_true, ids, names, rows[::-1])
-    result = evaluate(tta, tiny_packed["train"], tiny_packed["split"], tmp_path / "eval.json", centre)
+    result = evaluate(tta, tiny_packed["train"], tiny_packed["split"], tmp_path / "eval.json", centre_path=centre)
     assert result["tta_gain"] == pytest.approx(0.0, abs=1e-12)
     assert result["tta_gain_se"] == 0.0  # the same images paired, not row k with row k

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from skimage.feature import graycomatrix, graycoprops
 
+from deepsea.data.features import FeatureSettings, extract_features, haralick_features, moment_features
+from deepsea.data.imageset import ImageSet
 from deepsea.errors import ConfigError
-from deepsea.features import FeatureSettings, extract_features, haralick_features, moment_features
-from deepsea.imageset import ImageSet
 
 
 @pytest.mark.parametrize(("a", "b", "angle"), [(30, 12, 30), (20, 15, -50), (40, 8, 90)])

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss as sklearn_log_loss
 
-from deepsea.cli import main
-from deepsea.ensemble import blend, fit_weights, out_of_fold_blend, stratified_folds
-from deepsea.final_blend import fit_final_weight
-from deepsea.imageset import ImageSet
-from deepsea.io import load_predictions, read_json, save_predictions
+from deepsea.blending.ensemble import blend, fit_weights, out_of_fold_blend, stratified_folds
+from deepsea.blending.final_weight import fit_final_weight
+from deepsea.cli.main import main
+from deepsea.data.imageset import ImageSet
+from deepsea.io import read_json
+from deepsea.predictions import Predictions
 
 
 def _noisy(y: np.ndarray, c: int, strength: float, rng: np.random.Generator) -> np.ndarray:
@@ -35,7 +36,7 @@ def test_out_of_fold_rows_never_see_their_own_labels(monkeypatch: pytest.MonkeyP
     fold = folds == 2
     relabelled = y.copy()
     relabelled[fold] = 0  # the fold's images all called class 0 (the folds kept: they are dealt per class)
-    monkeypatch.setattr("deepsea.ensemble.stratified_folds", lambda labels, k, seed: folds)
+    monkeypatch.setattr("deepsea.blending.ensemble.stratified_folds", lambda labels, k, seed: folds)
     other = out_of_fold_blend(probs, relabelled, 5, 0, "arithmetic")
     np.testing.assert_array_equal(other[fold], oof[fold])
     assert not np.allclose(other[~fold], oof[~fold])
@@ -80,8 +81,8 @@ def test_fit_final_weight_and_average_from_the_cli(tiny_packed: dict[str, Path],
     models = [_noisy(y, c, 0.5, rng), _noisy(y, c, 0.3, rng)]
     pseudo = _noisy(y, c, 0.5, rng)
     for k, probs in enumerate(models):
-        save_predictions(tmp_path / f"m{k}.npy", probs, ids, data.class_names)
-    save_predictions(tmp_path / "pl.npy", pseudo[::-1], ids[::-1], data.class_names)  # any row order
+        Predictions(probs, ids, data.class_names).save(tmp_path / f"m{k}.npy")
+    Predictions(pseudo[::-1], ids[::-1], data.class_names).save(tmp_path / "pl.npy")  # any row order
     (tmp_path / "weights.json").write_text(json.dumps({"mean": "geometric", "weights": {"m0": 0.6, "m1": 0.4}}))
     blend_json = tmp_path / "blend.json"
     inputs = ["--ensemble-valid", str(tmp_path / "m0.npy"), str(tmp_path / "m1.npy")]
@@ -101,13 +102,14 @@ def test_fit_final_weight_and_average_from_the_cli(tiny_packed: dict[str, Path],
     final = tmp_path / "final.npy"
     preds = [str(tmp_path / "m0.npy"), str(tmp_path / "pl.npy")]
     assert main(["average", "--pred", *preds, "--weights-from", str(blend_json), "--out", str(final)]) == 0
-    probs, final_ids, _ = load_predictions(final)
+    result = Predictions.load(final)
+    probs, final_ids = result.probs, result.ids
     assert final_ids == ids
     np.testing.assert_allclose(probs, (1 - w) * models[0] + w * pseudo, atol=1e-6)
     # a wrong training set, or an ensemble file without its mean, is named, not a KeyError
     for k, probs in enumerate(models):
-        save_predictions(tmp_path / f"x{k}.npy", probs, [f"x/{i}" for i in ids], data.class_names)
-    save_predictions(tmp_path / "pl_x.npy", pseudo, [f"x/{i}" for i in ids], data.class_names)
+        Predictions(probs, [f"x/{i}" for i in ids], data.class_names).save(tmp_path / f"x{k}.npy")
+    Predictions(pseudo, [f"x/{i}" for i in ids], data.class_names).save(tmp_path / "pl_x.npy")
     other = ["--ensemble-valid", str(tmp_path / "x0.npy"), str(tmp_path / "x1.npy"), *weights_arg]
     assert main(["fit-final-weight", *other, *rest[:1], str(tmp_path / "pl_x.npy"), *rest[2:]]) != 0
     (tmp_path / "weights.json").write_text("{}")

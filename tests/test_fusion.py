@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from deepsea.blending.fusion import FeatureGroup, FusionFiles, FusionNet, FusionSettings, fuse
+from deepsea.data.features import FeatureSettings, extract_features
+from deepsea.data.imageset import ImageSet
+from deepsea.data.splits import Split
 from deepsea.errors import DataMismatchError
-from deepsea.features import FeatureSettings, extract_features
-from deepsea.fusion import FeatureGroup, FusionNet, FusionSettings, fuse
-from deepsea.imageset import ImageSet
-from deepsea.io import load_predictions, read_json, save_predictions
-from deepsea.splits import Split
+from deepsea.io import read_json
+from deepsea.predictions import Predictions
 
 
 def test_zero_feature_branch_reproduces_the_convnet_exactly() -> None:
@@ -35,10 +36,10 @@ def fusion_inputs(tiny_packed, tmp_path: Path) -> dict[str, Path]:
     for subset, ids in (("train", split.train_ids), ("valid", split.valid_ids)):
         labels = data.labels[data.index_of(ids)]
         probs = rng.dirichlet(np.ones(4), len(ids)) * 0.5 + np.eye(4)[labels] * 0.5
-        save_predictions(tmp_path / f"{subset}.npy", probs, ids, data.class_names)
+        Predictions(probs, ids, data.class_names).save(tmp_path / f"{subset}.npy")
         paths[subset] = tmp_path / f"{subset}.npy"
     test_ids = ImageSet.load(tiny_packed["test"]).ids.tolist()
-    save_predictions(tmp_path / "test.npy", rng.dirichlet(np.ones(4), len(test_ids)), test_ids, data.class_names)
+    Predictions(rng.dirichlet(np.ones(4), len(test_ids)), test_ids, data.class_names).save(tmp_path / "test.npy")
     paths["test"] = tmp_path / "test.npy"
     for subset in ("train", "test"):
         extract_features(
@@ -52,14 +53,17 @@ SMALL = FusionSettings(copies=2, epochs=5)
 
 
 def _fuse(inputs: dict[str, Path], packed: dict[str, Path], out: Path, test: Path | None = None) -> dict:
+    files = FusionFiles(
+        pred_train=inputs["train"],
+        pred_valid=inputs["valid"],
+        pred_test=test or inputs["test"],
+        features_train=inputs["features_train"],
+        features_test=inputs["features_test"],
+        data=packed["train"],
+        split=packed["split"],
+    )
     return fuse(
-        inputs["train"],
-        inputs["valid"],
-        test or inputs["test"],
-        inputs["features_train"],
-        inputs["features_test"],
-        packed["train"],
-        packed["split"],
+        files,
         SMALL,
         out / "valid.npy",
         out / "test.npy",
@@ -70,21 +74,25 @@ def _fuse(inputs: dict[str, Path], packed: dict[str, Path], out: Path, test: Pat
 def test_fusion_is_row_independent_and_keeps_ids(fusion_inputs, tiny_packed, tmp_path: Path) -> None:
     report = _fuse(fusion_inputs, tiny_packed, tmp_path / "all")
     assert set(report["groups"]) == {"momentsinfo", "haralick"}
-    full, ids, _ = load_predictions(tmp_path / "all" / "test.npy")
-    assert ids == load_predictions(fusion_inputs["test"])[1]
+    result = Predictions.load(tmp_path / "all" / "test.npy")
+    full, ids = result.probs, result.ids
+    assert ids == Predictions.load(fusion_inputs["test"]).ids
     # fuse only the first 10 test images: their fused rows are the same, and no other id appears
-    probs, test_ids, classes = load_predictions(fusion_inputs["test"])
-    save_predictions(tmp_path / "part.npy", probs[:10], test_ids[:10], classes)
+    result = Predictions.load(fusion_inputs["test"])
+    probs, test_ids, classes = result.probs, result.ids, result.class_names
+    Predictions(probs[:10], test_ids[:10], classes).save(tmp_path / "part.npy")
     _fuse(fusion_inputs, tiny_packed, tmp_path / "part", test=tmp_path / "part.npy")
-    part, part_ids, _ = load_predictions(tmp_path / "part" / "test.npy")
+    result = Predictions.load(tmp_path / "part" / "test.npy")
+    part, part_ids = result.probs, result.ids
     assert part_ids == test_ids[:10]
     np.testing.assert_allclose(part, full[:10], rtol=1e-6)
     assert np.isfinite(full).all()
 
 
 def test_missing_features_named(fusion_inputs, tiny_packed, tmp_path: Path) -> None:
-    probs, ids, classes = load_predictions(fusion_inputs["test"])
-    save_predictions(tmp_path / "odd.npy", probs[:2], ["nothere.jpg", ids[1]], classes)
+    result = Predictions.load(fusion_inputs["test"])
+    probs, ids, classes = result.probs, result.ids, result.class_names
+    Predictions(probs[:2], ["nothere.jpg", ids[1]], classes).save(tmp_path / "odd.npy")
     with pytest.raises(DataMismatchError, match=r"no features for 1 image\(s\), e.g. \['nothere.jpg'\]"):
         _fuse(fusion_inputs, tiny_packed, tmp_path / "x", test=tmp_path / "odd.npy")
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from deepsea.errors import ConfigError
-from deepsea.gpu_slots import claim_gpu_slot, gpu_ids, release_gpu_slots, slots_from_environment
+from deepsea.workflow.gpu_slots import claim_gpu_slot, gpu_ids, release_gpu_slots, slots_from_environment
 
 HOLDER = """
 import sys
 from pathlib import Path
-from deepsea.gpu_slots import claim_gpu_slot
+from deepsea.workflow.gpu_slots import claim_gpu_slot
 import os
 gpu = claim_gpu_slot(int(sys.argv[1]), Path(sys.argv[2]), poll_seconds=0.05, timeout=float(sys.argv[3]))
 print(gpu, os.environ["CUDA_VISIBLE_DEVICES"], flush=True)
@@ -106,7 +106,7 @@ def test_no_slots_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_explicit_cuda_index_with_slots_is_refused(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    from deepsea.cli import main
+    from deepsea.cli.main import main
 
     monkeypatch.setenv("DEEPSEA_GPU_SLOTS", "2")
     argv = ["predict", "--model", "m.pt", "--data", "d.npz", "--subset", "test", "--out", "o.npy"]

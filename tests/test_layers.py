@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from deepsea.layers.cyclic import CyclicDenseRoll, CyclicPool, CyclicRoll, CyclicSlice
-from deepsea.layers.maxout import MaxoutLinear
-from deepsea.layers.untied_bias import UntiedBiasConv2d
-from deepsea.models.registry import ARCHITECTURES, build_model
+from deepsea.nets.layers.cyclic import CyclicDenseRoll, CyclicPool, CyclicRoll, CyclicSlice
+from deepsea.nets.layers.maxout import MaxoutLinear
+from deepsea.nets.layers.untied_bias import UntiedBiasConv2d
+from deepsea.nets.registry import ARCHITECTURES, build_model
 
 
 def test_slice_builds_the_four_turns_with_numpy() -> None:
@@ -86,9 +86,9 @@ def test_cp8_pools_over_0_and_45_degree_inputs() -> None:
 
 
 def test_data_pipeline_makes_the_45_degree_channel() -> None:
-    from deepsea.augment import AffineParams, InputSpec, view
-    from deepsea.data import Normalisation, views_batch
-    from deepsea.imageset import ImageSet
+    from deepsea.data.augment import AffineParams, InputSpec, view
+    from deepsea.data.batches import Normalisation, views_batch
+    from deepsea.data.imageset import ImageSet
 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (40, 30), dtype=np.uint8)

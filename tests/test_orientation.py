@@ -11,15 +11,14 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from deepsea.orientation import (
+from deepsea.data.orientation import (
     TURNS,
     OrientationCheck,
     check_orientation,
     thumbnail,
-    turns_images_over,
     upright_warning,
 )
-from deepsea.run_summary import data_summary
+from deepsea.workflow.summary import data_summary, turns_images_over
 
 
 def _digits() -> tuple[list[np.ndarray], list[int]]:

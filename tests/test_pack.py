@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
+from deepsea.data.images import read_gray
+from deepsea.data.imageset import NO_LABEL, ImageSet
+from deepsea.data.pack import list_files, pack
 from deepsea.errors import BadImageError, DeepseaError
-from deepsea.images import read_gray
-from deepsea.imageset import NO_LABEL, ImageSet
-from deepsea.pack import list_files, pack
 
 
 def _write(path: Path, image: np.ndarray) -> Path:
@@ -249,7 +249,7 @@ def test_a_mid_gray_background_is_judged_by_the_organisms(tmp_path: Path) -> Non
 
 def test_test_set_follows_the_training_sets_background(tmp_path: Path) -> None:
     """A test set is packed with the training set's decision, even one whose own borders would say otherwise."""
-    from deepsea.pack import background_of_report
+    from deepsea.data.pack import background_of_report
 
     _blob_images(tmp_path / "train", background=10, ink=230)
     pack(tmp_path / "train", "train", tmp_path / "train.npz", tmp_path / "train.json")
@@ -291,7 +291,7 @@ def test_identical_images_are_reported_with_the_ones_across_classes(tmp_path: Pa
     _blob_images(tmp_path / "train", background=245, ink=30)
     shutil.copy(tmp_path / "train" / "small" / "0.png", tmp_path / "train" / "small" / "0 (copy).png")
     shutil.copy(tmp_path / "train" / "large" / "1.png", tmp_path / "train" / "small" / "wrong.png")
-    with caplog.at_level(logging.WARNING, logger="deepsea.pack"):
+    with caplog.at_level(logging.WARNING, logger="deepsea.data.pack"):
         report = pack(tmp_path / "train", "train", tmp_path / "t.npz", tmp_path / "t.json")
     assert report.duplicates == [["large/1.png", "small/wrong.png"], ["small/0 (copy).png", "small/0.png"]]
     assert report.duplicates_across_classes == 1

@@ -11,13 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-from deepsea.augment import InputSpec
-from deepsea.data import ClassIndex, Normalisation, training_positions
+from deepsea.blending.shards import combine_shards
+from deepsea.data.augment import AugmentationRanges, InputSpec
+from deepsea.data.batches import ClassIndex, Normalisation, training_positions
+from deepsea.data.imageset import ImageSet
+from deepsea.data.shards import shard_test_set
 from deepsea.errors import ConfigError, DataMismatchError, DeepseaError
-from deepsea.imageset import ImageSet
-from deepsea.io import average_predictions, load_predictions, save_predictions, write_json
-from deepsea.pseudo_labels import PseudoLabelBatches, PseudoLabelPool, combine_shards, shard_test_set
-from deepsea.settings import AugmentationRanges, PseudoLabelSettings, load_model_settings
+from deepsea.io import write_json
+from deepsea.predictions import Predictions, average
+from deepsea.training.pseudo_labels import PseudoLabelBatches, PseudoLabelPool
+from deepsea.training.settings import PseudoLabelSettings, load_model_settings
 
 
 def test_shards_partition_the_test_set_deterministically() -> None:
@@ -45,7 +48,7 @@ def test_with_targets(tiny_packed, tmp_path: Path) -> tuple[ImageSet, Path, list
     ids = test.ids.tolist()
     targets = _soft_targets(len(ids), len(classes))  # row i belongs to ids[i]
     order = np.random.default_rng(1).permutation(len(ids))  # the file lists the ids in another order
-    save_predictions(tmp_path / "ens.npy", targets[order], [ids[i] for i in order], classes)
+    Predictions(targets[order], [ids[i] for i in order], classes).save(tmp_path / "ens.npy")
     return test, tmp_path / "ens.npy", shard_test_set(ids, 3, seed=0), targets
 
 
@@ -83,7 +86,7 @@ def test_batches_mix_the_configured_fraction_with_soft_targets(
     pool = PseudoLabelPool.build(test, ens, shards, PseudoLabelSettings(fraction, 2, 3), train.class_names)
     spec = InputSpec(16)
     batches = PseudoLabelBatches(
-        train, pool, [spec], 16, fraction, AugmentationRanges(), Normalisation.fit(train, spec), seed=0
+        train, pool, [spec], 16, fraction, ranges=AugmentationRanges(), norm=Normalisation.fit(train, spec), seed=0
     )
     seen: list[str] = []
     steps = int(np.ceil(len(pool.images) / n_pseudo))  # one pass over the pool
@@ -103,7 +106,15 @@ def test_batches_mix_the_configured_fraction_with_soft_targets(
     (x1,), y1 = batches[3]
     assert torch.equal(x0, x1) and torch.equal(y0, y1)  # a pure function of the step (resume, workers)
     balanced = PseudoLabelBatches(
-        train, pool, [spec], 16, fraction, AugmentationRanges(), Normalisation.fit(train, spec), 0, balanced_steps=2
+        train,
+        pool,
+        [spec],
+        16,
+        fraction,
+        ranges=AugmentationRanges(),
+        norm=Normalisation.fit(train, spec),
+        seed=0,
+        balanced_steps=2,
     )  # train.balanced_until: the training rows class-balanced for the first steps; the pool rows as before
     for step in range(4):
         expected = training_positions(ClassIndex.of(train.labels), 16 - n_pseudo, step, 0, balanced_steps=2)
@@ -114,7 +125,7 @@ def test_batches_mix_the_configured_fraction_with_soft_targets(
 
 
 def _write(path: Path, probs: np.ndarray, ids: list[str]) -> Path:
-    save_predictions(path, probs, ids, ["a", "b"])
+    Predictions(probs, ids, ["a", "b"]).save(path)
     return path
 
 
@@ -128,10 +139,11 @@ def test_combine_shards_mean_and_held_out(tmp_path: Path) -> None:
     paths = [_write(tmp_path / f"m{k}.npy", per_model[k], ids) for k in range(3)]
     # model 1 lists its ids in another order: combination must go by id, not by row
     _write(paths[1], per_model[1][::-1].copy(), ids[::-1])
-    mean, out_ids, _ = combine_shards(paths, shards, "mean")
+    result = combine_shards(paths, shards, "mean")
+    mean, out_ids = result.probs, result.ids
     assert out_ids == ids
     np.testing.assert_allclose(mean, np.mean(per_model, axis=0), atol=1e-6)
-    held_out, _, _ = combine_shards(paths, shards, "held_out")
+    held_out = combine_shards(paths, shards, "held_out").probs
     expected = np.stack([per_model[0][0], per_model[1][1], per_model[0][2], per_model[2][3]])
     np.testing.assert_allclose(held_out, expected, atol=1e-7)  # each image from its own shard's model
     with pytest.raises(DeepseaError, match="one prediction per shard"):
@@ -141,12 +153,12 @@ def test_combine_shards_mean_and_held_out(tmp_path: Path) -> None:
 def test_weighted_average_golden(tmp_path: Path) -> None:
     a = _write(tmp_path / "a.npy", np.array([[0.2, 0.8], [0.6, 0.4]], np.float32), ["x", "y"])
     b = _write(tmp_path / "b.npy", np.array([[0.4, 0.6], [1.0, 0.0]], np.float32)[::-1].copy(), ["y", "x"])
-    probs, ids, _ = average_predictions([a, b], [0.5, 0.5])
+    probs = average([a, b], [0.5, 0.5]).probs
     np.testing.assert_allclose(probs, [[0.3, 0.7], [0.8, 0.2]], atol=1e-7)  # b's rows matched by id
-    probs, _, _ = average_predictions([a, b], [3.0, 1.0])  # normalised: 0.75 / 0.25
+    probs = average([a, b], [3.0, 1.0]).probs  # normalised: 0.75 / 0.25
     np.testing.assert_allclose(probs, [[0.25, 0.75], [0.7, 0.3]], atol=1e-7)
     with pytest.raises(DataMismatchError, match="one non-negative weight per file"):
-        average_predictions([a, b], [1.0])
+        average([a, b], [1.0])
 
 
 def test_geometric_and_logit_averages_golden(tmp_path: Path) -> None:
@@ -155,18 +167,19 @@ def test_geometric_and_logit_averages_golden(tmp_path: Path) -> None:
     a = _write(tmp_path / "a.npy", pa.astype(np.float32), ["x", "y"])
     b = _write(tmp_path / "b.npy", pb[::-1].astype(np.float32), ["y", "x"])
     geometric = (pa * pb) ** 0.5
-    probs, ids, _ = average_predictions([a, b], mean="geometric")
+    result = average([a, b], mean="geometric")
+    probs, ids = result.probs, result.ids
     assert ids == ["x", "y"]
     np.testing.assert_allclose(probs, geometric / geometric.sum(1, keepdims=True), atol=1e-6)
     weighted = pa**0.75 * pb**0.25
-    probs, _, _ = average_predictions([a, b], [3.0, 1.0], mean="geometric")
+    probs = average([a, b], [3.0, 1.0], mean="geometric").probs
     np.testing.assert_allclose(probs, weighted / weighted.sum(1, keepdims=True), atol=1e-6)
     odds = np.sqrt(pa / (1 - pa) * pb / (1 - pb))  # the mean log-odds, mapped back: p = odds / (1 + odds)
     logit = odds / (1 + odds)
-    probs, _, _ = average_predictions([a, b], mean="logit")
+    probs = average([a, b], mean="logit").probs
     np.testing.assert_allclose(probs, logit / logit.sum(1, keepdims=True), atol=1e-6)
     with pytest.raises(ConfigError, match="mean: one of arithmetic, geometric, logit, got 'median'"):
-        average_predictions([a, b], mean="median")  # not silently one of the others
+        average([a, b], mean="median")  # not silently one of the others
 
 
 def test_pseudo_label_settings_checked() -> None:
@@ -187,7 +200,7 @@ def test_train_a_shard_model_from_the_cli(test_with_targets, tiny_packed, tmp_pa
         "train": {"steps": 8, "batch_size": 12, "eval_every": 4, "workers": 0},
         "pseudo_label": {"fraction": 0.5, "shard": 1, "shards": 3},
     }
-    base = [sys.executable, "-m", "deepsea.cli", "train", "--settings", json.dumps(settings)]
+    base = [sys.executable, "-m", "deepsea.cli.main", "train", "--settings", json.dumps(settings)]
     base += ["--data", str(tiny_packed["train"]), "--split", str(tiny_packed["split"])]
     base += ["--out", str(tmp_path / "m" / "model.pt"), "--log-csv", str(tmp_path / "m" / "log.csv")]
     pl_files = ["--test-data", str(tiny_packed["test"]), "--shards", str(tmp_path / "shards.json")]
@@ -209,9 +222,10 @@ def test_load_predictions_round_trip_for_combined(tmp_path: Path) -> None:
     paths = [_write(tmp_path / f"m{k}.npy", probs, ids) for k in range(2)]
     write_json(tmp_path / "shards.json", {"seed": 0, "shards": [["t1"], ["t2", "t3"]]})
     out = tmp_path / "combined.npy"
-    cmd = [sys.executable, "-m", "deepsea.cli", "combine-shards", "--pred", *map(str, paths)]
+    cmd = [sys.executable, "-m", "deepsea.cli.main", "combine-shards", "--pred", *map(str, paths)]
     cmd += ["--shards", str(tmp_path / "shards.json"), "--mode", "held_out", "--out", str(out)]
     subprocess.run(cmd, check=True, capture_output=True)
-    combined, out_ids, classes = load_predictions(out)
+    result = Predictions.load(out)
+    combined, out_ids, classes = result.probs, result.ids, result.class_names
     assert out_ids == ids and classes == ["a", "b"]
     np.testing.assert_allclose(combined, probs, atol=1e-7)

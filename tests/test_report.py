@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss as sk_log_loss
 
-from deepsea.ablation import ModelPredictions, ablation_table
-from deepsea.imageset import ImageSet
-from deepsea.io import read_json, save_predictions
-from deepsea.splits import Split
-from deepsea.submission import write_submission, write_top_k
+from deepsea.blending.submission import write_submission, write_top_k
+from deepsea.data.imageset import ImageSet
+from deepsea.data.splits import Split
+from deepsea.io import read_json
+from deepsea.predictions import Predictions
+from deepsea.report.ablation import ModelPredictions, ablation_table
 
 
 def _random_probs(rng: np.random.Generator, labels: np.ndarray, n_classes: int, skill: float) -> np.ndarray:
@@ -47,7 +48,7 @@ def ablation_inputs(tiny_packed: dict[str, Path], tmp_path: Path):
     def write(name: str, subset: str, skill: float) -> str:
         probs = _random_probs(rng, truth[subset], len(data.class_names), skill)
         path = tmp_path / f"{name}.{subset}.npy"
-        save_predictions(path, probs, ids[subset], data.class_names)
+        Predictions(probs, ids[subset], data.class_names).save(path)
         written[str(path)] = probs
         return str(path)
 
@@ -64,7 +65,12 @@ def ablation_inputs(tiny_packed: dict[str, Path], tmp_path: Path):
 def test_ablation_rows_match_scikit_learn(ablation_inputs, tmp_path: Path) -> None:
     models, ensemble, packed, labels, truth, written = ablation_inputs
     rows = ablation_table(
-        models, str(packed["train"]), str(packed["split"]), tmp_path / "a.csv", ensemble, None, str(labels)
+        models,
+        str(packed["train"]),
+        str(packed["split"]),
+        tmp_path / "a.csv",
+        ensemble=ensemble,
+        test_labels=str(labels),
     )
     assert [r["what"] for r in rows] == [
         "best single model (strong), centre view",  # chosen by validation loss with TTA, not by test labels
@@ -123,7 +129,7 @@ def test_top5_lists_the_most_likely_classes_in_order(tmp_path: Path) -> None:
 
 
 def test_report_figures_are_images(tiny_packed: dict[str, Path], tmp_path: Path) -> None:
-    from deepsea.plots import plot_class_counts, plot_confusion, sample_grid
+    from deepsea.report.plots import plot_class_counts, plot_confusion, sample_grid
 
     data = ImageSet.load(tiny_packed["train"])
     plot_class_counts(data, tmp_path / "counts.png")
@@ -140,14 +146,14 @@ def test_model_table_shows_each_gain_with_its_standard_error(ablation_inputs, tm
     """Rows come from real `evaluate` files; an evaluation written before the standard errors still fits in."""
     import json
 
-    from deepsea.evaluate import evaluate
-    from deepsea.plots import model_table
+    from deepsea.report.evaluate import evaluate
+    from deepsea.report.plots import model_table
 
     models, _, packed, _, _, _ = ablation_inputs
     paths = []
     for m in models:
         out = tmp_path / f"{m.name}.json"
-        evaluate(m.tta_valid, packed["train"], packed["split"], out, m.centre_valid)
+        evaluate(m.tta_valid, packed["train"], packed["split"], out, centre_path=m.centre_valid)
         paths.append(out)
     older = json.loads(paths[0].read_text())
     del older["tta_gain_se"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from deepsea.run_summary import blend_summary, data_summary, run_summary
+from deepsea.workflow.summary import blend_summary, data_summary, run_summary
 
 
 def _write(path: Path, valid: float, prior: float, centre: float | None = None, warnings: list | None = None) -> Path:
@@ -74,7 +74,7 @@ def test_data_lines_come_from_real_pack_reports(tmp_path: Path) -> None:
     import cv2
     import numpy as np
 
-    from deepsea.pack import pack
+    from deepsea.data.pack import pack
 
     for cls, side in (("a", 12), ("b", 30)):
         image = np.full((side, side), 5, np.uint8)  # light organisms on black

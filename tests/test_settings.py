@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deepsea.data.augment import AugmentationRanges
 from deepsea.errors import ConfigError
-from deepsea.settings import AugmentationRanges, ModelSettings, TrainSettings, bag_member_seed, load_model_settings
+from deepsea.training.settings import ModelSettings, TrainSettings, bag_member_seed, load_model_settings
 
 SCHEMA = Path(__file__).parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 # Keys added after results existed: no `default:` in the schema, because a filled-in default would change every
@@ -67,7 +68,7 @@ def test_round_trip_json() -> None:
 
 
 def test_tta_schema_defaults_equal_dataclass_defaults() -> None:
-    from deepsea.tta import TTASettings
+    from deepsea.inference.views import TTASettings
 
     node = yaml.safe_load(SCHEMA.read_text())["properties"]["tta"]
     schema_defaults = {k: v["default"] for k, v in node["properties"].items()}
@@ -77,7 +78,7 @@ def test_tta_schema_defaults_equal_dataclass_defaults() -> None:
 def test_fusion_schema_defaults_equal_dataclass_defaults() -> None:
     from dataclasses import asdict
 
-    from deepsea.fusion import FusionSettings
+    from deepsea.blending.fusion import FusionSettings
 
     node = yaml.safe_load(SCHEMA.read_text())["properties"]["fusion"]
     schema_defaults = {k: v["default"] for k, v in node["properties"].items() if k != "models"}

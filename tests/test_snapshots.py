@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-import deepsea.train
+import deepsea.training.loop
 from deepsea.errors import DeepseaError
-from deepsea.predict import predict
-from deepsea.settings import load_model_settings
-from deepsea.snapshots import snapshot_steps
-from deepsea.train import train
-from deepsea.tta import TTASettings
+from deepsea.inference.predict import PredictOptions, predict
+from deepsea.inference.views import TTASettings
+from deepsea.training.loop import train
+from deepsea.training.settings import load_model_settings
+from deepsea.training.snapshots import snapshot_steps
 
 SETTINGS = {
     "name": "t",
@@ -62,7 +62,7 @@ def test_snapshots_are_the_runs_weights_at_their_steps_also_after_a_resume(
 
     # killed at step 45 (SIGTERM during the 9th evaluation): the checkpoint keeps snapshot 40, the rerun adds 50
     evaluations = {"n": 0}
-    evaluate = deepsea.train.evaluate_centre
+    evaluate = deepsea.training.loop.evaluate_centre
 
     def evaluate_then_terminate(*args, **kwargs):
         evaluations["n"] += 1
@@ -70,12 +70,12 @@ def test_snapshots_are_the_runs_weights_at_their_steps_also_after_a_resume(
             signal.raise_signal(signal.SIGTERM)
         return evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(deepsea.train, "evaluate_centre", evaluate_then_terminate)
+    monkeypatch.setattr(deepsea.training.loop, "evaluate_centre", evaluate_then_terminate)
     resumed_dir = tmp_path / "resumed"
     with pytest.raises(DeepseaError, match="stopped by SIGTERM at step 45"):
         _train(tiny_packed, resumed_dir, snapshots=3, snapshot_from=0.5, checkpoint_every=100)
     assert list(_saved(resumed_dir / "checkpoint.pt")["snapshots"]) == [40]
-    monkeypatch.setattr(deepsea.train, "evaluate_centre", evaluate)
+    monkeypatch.setattr(deepsea.training.loop, "evaluate_centre", evaluate)
     resumed = _saved(_train(tiny_packed, resumed_dir, snapshots=3, snapshot_from=0.5, checkpoint_every=100))
     assert list(resumed["snapshots"]) == [40, 50]
     assert all(_same(resumed["snapshots"][s], full["snapshots"][s]) for s in (40, 50))
@@ -85,16 +85,21 @@ def test_snapshots_are_the_runs_weights_at_their_steps_also_after_a_resume(
 def test_predict_averages_every_snapshots_views(tiny_packed, tmp_path: Path) -> None:
     model = _train(tiny_packed, tmp_path, snapshots=3, snapshot_from=0.5)
     tta = TTASettings(views=4, mean="arithmetic")
+    options = PredictOptions(tta=tta)
     predict(
-        model, tiny_packed["train"], "valid", tmp_path / "ens.npy", tmp_path / "ens_c.npy", tiny_packed["split"], tta
-    )
+        model, tiny_packed["train"], "valid", tmp_path / "ens.npy", tmp_path / "ens_c.npy",
+        split_path=tiny_packed["split"], options=options,
+    )  # fmt: skip
     # independently: each snapshot as an ordinary model file, predicted alone, the probabilities averaged
     saved = _saved(model)
     alone, alone_centre = [], []
     for step, weights in [*saved.pop("snapshots").items(), (60, saved["state_dict"])]:
         torch.save({**saved, "state_dict": weights}, tmp_path / f"m{step}.pt")
         out, centre = tmp_path / f"p{step}.npy", tmp_path / f"c{step}.npy"
-        predict(tmp_path / f"m{step}.pt", tiny_packed["train"], "valid", out, centre, tiny_packed["split"], tta)
+        predict(
+            tmp_path / f"m{step}.pt", tiny_packed["train"], "valid", out, centre,
+            split_path=tiny_packed["split"], options=options,
+        )  # fmt: skip
         alone.append(np.load(out))
         alone_centre.append(np.load(centre))
     assert not np.allclose(alone[0], alone[2], atol=1e-3)  # the snapshots do differ

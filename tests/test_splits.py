@@ -7,8 +7,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from deepsea.data.splits import stratified_split
 from deepsea.errors import ConfigError
-from deepsea.splits import stratified_split
 
 COUNTS = {"a": 200, "b": 57, "c": 10, "d": 3, "e": 1}
 
@@ -64,7 +64,7 @@ def test_a_long_tail_of_small_classes_is_summarised_in_the_log(caplog) -> None:
     names = [f"rare{k:02d}" for k in range(40)]
     ids = [f"{name}/{i}.jpg" for name in names for i in range(2)]
     labels = [k for k in range(40) for _ in range(2)]
-    with caplog.at_level("WARNING", logger="deepsea.splits"):
+    with caplog.at_level("WARNING", logger="deepsea.data.splits"):
         split = stratified_split(ids, labels, names, 0.1, seed=0)
     assert len(split.notes) == 40  # the split file keeps every class's line
     lines = caplog.text.splitlines()
@@ -89,19 +89,19 @@ def test_copies_of_an_image_stay_on_one_side() -> None:
 
 
 def test_without_copies_the_digests_change_nothing() -> None:
-    from deepsea.duplicates import pixel_digest
+    from deepsea.data.duplicates import pixel_digest
 
     ids, labels, names = _data()
     rng = np.random.default_rng(0)
     digests = [pixel_digest(rng.integers(0, 256, (5, 7), dtype=np.uint8)) for _ in ids]
     for purpose in ("valid", "bag"):
-        assert stratified_split(ids, labels, names, 0.1, 3, purpose, digests) == stratified_split(
-            ids, labels, names, 0.1, 3, purpose
+        assert stratified_split(ids, labels, names, 0.1, 3, purpose=purpose, digests=digests) == stratified_split(
+            ids, labels, names, 0.1, 3, purpose=purpose
         )
 
 
 def test_duplicate_groups_compare_shape_and_pixels() -> None:
-    from deepsea.duplicates import duplicate_groups, pixel_digest
+    from deepsea.data.duplicates import duplicate_groups, pixel_digest
 
     a = np.arange(6, dtype=np.uint8).reshape(2, 3)
     images = [a, a.T.copy(), a.copy(), a.reshape(3, 2), np.zeros((2, 3), np.uint8)]

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from deepsea.blending.submission import read_submission, validate_submission, write_submission
 from deepsea.errors import DataMismatchError, DeepseaError
-from deepsea.submission import read_submission, validate_submission, write_submission
 
 IDS = ["1.jpg", "2.jpg", "10.jpg"]
 CLASSES = ["b_class", "a_class", "c_class"]

@@ -13,12 +13,12 @@ import pytest
 import torch
 
 from conftest import train_tiny
-from deepsea.data import TRAIN_STREAM, ClassIndex, epoch_positions, training_positions
+from deepsea.data.batches import TRAIN_STREAM, ClassIndex, epoch_positions, training_positions
 from deepsea.errors import DeepseaError, NonFiniteError
-from deepsea.evaluate import evaluate
-from deepsea.predict import predict
-from deepsea.settings import load_model_settings
-from deepsea.train import train
+from deepsea.inference.predict import predict
+from deepsea.report.evaluate import evaluate
+from deepsea.training.loop import train
+from deepsea.training.settings import load_model_settings
 
 SETTINGS = {
     "name": "t",
@@ -73,7 +73,7 @@ def test_balanced_batches_draw_every_class_equally_then_switch_to_epochs() -> No
 
 
 def test_balanced_training_is_deterministic_and_says_when_it_switches(tiny_packed, tmp_path: Path, caplog) -> None:
-    caplog.set_level("INFO", logger="deepsea.train")
+    caplog.set_level("INFO", logger="deepsea.training.loop")
     a = _train(tmp_path / "a", tiny_packed, balanced_until=0.5)
     assert "class-balanced batches for the first 30 of 60 steps" in caplog.text
     b = _train(tmp_path / "b", tiny_packed, balanced_until=0.5, workers=1)
@@ -99,7 +99,7 @@ def test_resume_after_kill_matches_uninterrupted(tiny_packed, tmp_path: Path) ->
     cmd = [
         sys.executable,
         "-m",
-        "deepsea.cli",
+        "deepsea.cli.main",
         "train",
         "--settings",
         json.dumps(s),
@@ -137,8 +137,8 @@ def test_nan_loss_stops_with_clear_error(tiny_packed, tmp_path: Path) -> None:
 
 
 def test_preinit_copies_matching_convolutions(tiny_packed, tmp_path: Path) -> None:
-    from deepsea.models.registry import build_model
-    from deepsea.train import copy_early_layers
+    from deepsea.nets.registry import build_model
+    from deepsea.training.model_file import copy_early_layers
 
     source = {
         "name": "src",
@@ -163,7 +163,7 @@ def test_preinit_copies_matching_convolutions(tiny_packed, tmp_path: Path) -> No
 def test_augmentation_grid_png(tiny_packed, tmp_path: Path) -> None:
     import cv2
 
-    from deepsea.augment_grid import augmentation_grid
+    from deepsea.report.augment_grid import augmentation_grid
 
     settings = load_model_settings(json.dumps({**SETTINGS, "input_size": 32}))
     augmentation_grid(tiny_packed["train"], settings, tmp_path / "grid.png", n_images=3, n_samples=4)

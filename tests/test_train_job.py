@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from deepsea.errors import ConfigError
-from deepsea.train_job import train_job
-from deepsea.workflow_config import load_workflow_config
+from deepsea.workflow.config_loader import load_workflow_config
+from deepsea.workflow.jobs import train_job
 from test_workflow import CPU_ONLY, SNAKEMAKE, _workdir
 
 PREINIT = """
@@ -83,7 +83,7 @@ def test_unknown_model_and_mistyped_key_are_named(tmp_path: Path) -> None:
 
 def _deepsea(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "deepsea.cli", *args], cwd=workdir, env=CPU_ONLY, capture_output=True, text=True
+        [sys.executable, "-m", "deepsea.cli.main", *args], cwd=workdir, env=CPU_ONLY, capture_output=True, text=True
     )
 
 

@@ -11,13 +11,12 @@ import pytest
 import torch
 
 from conftest import train_tiny
-from deepsea.augment import CENTRE_VIEW, InputSpec
-from deepsea.data import Normalisation
-from deepsea.imageset import ImageSet
-from deepsea.predict import predict, predict_views
-from deepsea.tta import (
+from deepsea.data.augment import CENTRE_VIEW, InputSpec
+from deepsea.data.batches import Normalisation
+from deepsea.data.imageset import ImageSet
+from deepsea.inference.predict import PredictOptions, predict, predict_views
+from deepsea.inference.views import (
     TTASettings,
-    combine,
     icdf_bernoulli,
     icdf_log_uniform,
     icdf_normal,
@@ -25,6 +24,7 @@ from deepsea.tta import (
     make_views,
     unit_points,
 )
+from deepsea.means import combine
 
 PRIMES = (2, 3, 5, 7, 11, 13, 17)
 
@@ -109,7 +109,7 @@ def test_predictor_with_constant_model_returns_constant() -> None:
         Normalisation(0.5, 0.2),
         make_views(TTASettings()),
         "arithmetic",
-        torch.device("cpu"),
+        device=torch.device("cpu"),
         batch_size=50,
         chunk=3,
     )
@@ -135,9 +135,7 @@ def test_tta_predictions_are_reproducible(tiny_packed, tmp_path: Path) -> None:
             "test",
             tmp_path / f"{run}.npy",
             tmp_path / f"{run}.c.npy",
-            tta=tta,
-            batch_size=10,
-            workers=1 if run == "b" else 0,
+            options=PredictOptions(tta=tta, batch_size=10, workers=1 if run == "b" else 0),
         )
     a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
     assert a.tobytes() == b.tobytes()
@@ -164,7 +162,7 @@ def test_killed_prediction_leaves_no_output(tiny_packed, tmp_path: Path) -> None
     cmd = [
         sys.executable,
         "-m",
-        "deepsea.cli",
+        "deepsea.cli.main",
         "predict",
         "--model",
         str(tmp_path / "model.pt"),

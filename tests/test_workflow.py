@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepsea.io import average_predictions, load_predictions
-from deepsea.settings import bag_member_seed
-from deepsea.submission import read_submission, score_submission
-from deepsea.train import load_model
+from deepsea.blending.submission import read_submission, score_submission
+from deepsea.predictions import Predictions, average
+from deepsea.training.model_file import load_model
+from deepsea.training.settings import bag_member_seed
 
 pytestmark = pytest.mark.slow
 PLAIN_BAG = ["plain", "plain_bag1", "plain_bag2"]  # the demo's bagged model: bags [1, 2]
@@ -208,8 +208,8 @@ def test_final_submission_is_valid_and_learned(demo_run: Path) -> None:
     assert len(json.loads((workdir / "results/predictions/plain/test.meta.json").read_text())["views"]) == 70
     # plain is bagged (bags: [1, 2]): its submission input is the bag's average
     members = [workdir / f"results/predictions/{run}/test.npy" for run in PLAIN_BAG]
-    bagged = load_predictions(workdir / "results/predictions/plain/test_bagged.npy")[0]
-    np.testing.assert_array_equal(bagged, average_predictions(members, mean="geometric")[0])  # ensemble.bag_mean
+    bagged = Predictions.load(workdir / "results/predictions/plain/test_bagged.npy").probs
+    np.testing.assert_array_equal(bagged, average(members, mean="geometric").probs)  # ensemble.bag_mean
     assert (workdir / "results/splits/bag_1.json").exists() and (workdir / "results/eval/plain_bag2.json").exists()
     # each member from its own start: not a clone of the standard member that only saw another split
     member_seeds = [load_model(workdir / f"results/models/{run}/model.pt", "cpu")[1].seed for run in PLAIN_BAG]
@@ -226,9 +226,12 @@ def test_final_submission_is_valid_and_learned(demo_run: Path) -> None:
         log = (workdir / f"results/logs/train_pseudolabel/doublescale_pl_shard{k}.log").read_text()
         assert f"(all but shard {k}), 33% of every batch" in log
         assert (workdir / f"results/eval/doublescale_pl_shard{k}.json").exists()
-    final, final_ids, final_classes = load_predictions(workdir / "results/final/test.npy")
-    ensemble, ens_ids, _ = load_predictions(workdir / "results/ensemble/test.npy")
-    pseudo, pl_ids, _ = load_predictions(workdir / "results/pseudo_labels/doublescale_pl/test.npy")
+    result = Predictions.load(workdir / "results/final/test.npy")
+    final, final_ids, final_classes = result.probs, result.ids, result.class_names
+    result = Predictions.load(workdir / "results/ensemble/test.npy")
+    ensemble, ens_ids = result.probs, result.ids
+    result = Predictions.load(workdir / "results/pseudo_labels/doublescale_pl/test.npy")
+    pseudo, pl_ids = result.probs, result.ids
     assert final_ids == ens_ids == pl_ids
     # config.yaml: final_weight fit, against the ensemble's out-of-fold validation blend
     fitted = json.loads((workdir / "results/final/blend.json").read_text())
@@ -347,7 +350,7 @@ def test_logged_command_reproduces_the_rule_by_hand(
         pairs[argv[at]] = str(tmp_path / Path(argv[at]).name) if option != "--out-dir" else str(tmp_path / "dir")
         argv[at] = pairs[argv[at]]
     result = subprocess.run(
-        [sys.executable, "-m", "deepsea.cli", *argv[1:]], cwd=workdir, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "deepsea.cli.main", *argv[1:]], cwd=workdir, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
     for original, by_hand in pairs.items():

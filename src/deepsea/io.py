@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from deepsea.errors import DataMismatchError, DeepseaError, NonFiniteError
+from deepsea.errors import DeepseaError
 
 
 @contextlib.contextmanager
@@ -119,110 +119,8 @@ def write_gzip_text(path: str | os.PathLike[str], text: str) -> None:
             gz.write(text.encode("utf-8"))
 
 
-def save_predictions(
-    path: str | os.PathLike[str], probs: np.ndarray, ids: list[str], class_names: list[str], **meta: Any
-) -> None:
-    """Save class probabilities as `<path>` (.npy, float32, rows = ids) with a `<stem>.meta.json` beside it.
-
-    The meta file holds the image ids, the class names and anything else worth keeping next to the numbers
-    (e.g. the augmentation views). It is written first, so a present .npy always has its meta.
-    """
-    probs = np.asarray(probs, dtype=np.float32)
-    check_probabilities(probs, str(path))
-    if probs.shape != (len(ids), len(class_names)):
-        raise DataMismatchError(
-            f"{path}: predictions have shape {probs.shape} but there are {len(ids)} ids and {len(class_names)} classes."
-        )
-    write_json(meta_path(path), {"ids": list(ids), "class_names": list(class_names), **meta})
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, probs)
-
-
-def meta_path(path: str | os.PathLike[str]) -> Path:
-    """The meta file that belongs to a predictions .npy file."""
-    p = Path(path)
-    return p.with_name(p.stem + ".meta.json")
-
-
-def load_predictions(path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str], list[str]]:
-    """Load (probabilities, ids, class names), refusing files whose meta disagrees or which hold NaN/inf."""
-    p = Path(path)
-    if not p.is_file():
-        raise DeepseaError(f"{p}: predictions not found. Run `snakemake {p}` first.")
-    probs = np.load(p, allow_pickle=False)
-    meta = read_json(meta_path(p))
-    ids, class_names = meta["ids"], meta["class_names"]
-    if probs.shape != (len(ids), len(class_names)):
-        raise DataMismatchError(
-            f"{p}: shape {probs.shape} does not match its meta file ({len(ids)} ids, {len(class_names)} classes). "
-            "Delete both and rerun the prediction."
-        )
-    check_probabilities(probs, str(p))
-    return probs, ids, class_names
-
-
-def check_probabilities(probs: np.ndarray, where: str, atol: float = 1e-3) -> None:
-    """Refuse a probability matrix with NaN/inf, negative entries or rows that do not sum to 1."""
-    if probs.ndim != 2:
-        raise DataMismatchError(f"{where}: expected a 2-D (images x classes) array, got shape {probs.shape}.")
-    finite = np.isfinite(probs).all(axis=1)
-    if not finite.all():
-        rows = np.flatnonzero(~finite)[:5].tolist()
-        raise NonFiniteError(f"{where}: NaN or inf in {int((~finite).sum())} rows (first: {rows}). Rerun the stage.")
-    if (probs < 0).any():
-        raise DataMismatchError(f"{where}: negative probabilities. Rerun the stage that made it.")
-    sums = probs.sum(axis=1, dtype=np.float64)
-    bad = np.flatnonzero(np.abs(sums - 1.0) > atol)
-    if bad.size:
-        raise DataMismatchError(
-            f"{where}: {bad.size} rows do not sum to 1 (row {int(bad[0])} sums to {sums[bad[0]]:.6f})."
-        )
-
-
 def positions_of(wanted: Sequence[str], available: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """(row of each wanted id in `available`, the wanted ids that are not there). Callers name the problem."""
     row = {image_id: i for i, image_id in enumerate(available)}
     missing = [image_id for image_id in wanted if image_id not in row]
     return np.array([row.get(image_id, -1) for image_id in wanted], dtype=np.int64), missing
-
-
-def aligned_predictions(
-    paths: Sequence[str | os.PathLike[str]],
-) -> Iterator[tuple[np.ndarray, list[str], list[str]]]:
-    """Each file's (probabilities, ids, class names) with its rows put in the first file's id order; a file whose
-    ids or classes differ from the first's is refused by name. One file in memory at a time."""
-    ids0: list[str] = []
-    classes0: list[str] = []
-    for k, path in enumerate(paths):
-        probs, ids, class_names = load_predictions(path)
-        if k == 0:
-            ids0, classes0 = ids, class_names
-        elif class_names != classes0 or sorted(ids) != sorted(ids0):
-            raise DataMismatchError(f"{path}: its ids or classes differ from {paths[0]}'s; rerun its prediction.")
-        else:
-            probs = probs[positions_of(ids0, ids)[0]]
-        yield probs, ids0, classes0
-
-
-def average_predictions(
-    paths: Sequence[str | os.PathLike[str]], weights: Sequence[float] | None = None, mean: str = "arithmetic"
-) -> tuple[np.ndarray, list[str], list[str]]:
-    """Mean of prediction files over the same ids (any order) and the same classes; `weights` (non-negative,
-    normalised to sum 1) make it a weighted mean. `mean`: arithmetic (of the probabilities, one file in memory at a
-    time), geometric or logit (as `tta.combine` averages views: a bag's members are averaged like one model's)."""
-    weights = [1.0] * len(paths) if weights is None else list(weights)
-    if len(weights) != len(paths) or min(weights) < 0 or sum(weights) <= 0:
-        raise DataMismatchError(f"average: need one non-negative weight per file, not all 0; got {weights}.")
-    if mean != "arithmetic":
-        from deepsea.tta import combine
-
-        members = list(aligned_predictions(paths))
-        log_probs = np.stack([np.log(np.clip(p.astype(np.float64), 1e-15, 1.0)) for p, _, _ in members], axis=1)
-        return combine(log_probs, mean, np.asarray(weights)).astype(np.float32), members[0][1], members[0][2]
-    aligned = aligned_predictions(paths)
-    probs, ids, class_names = next(aligned)
-    total = weights[0] * probs.astype(np.float64)
-    for (probs, _, _), weight in zip(aligned, weights[1:], strict=True):
-        total += weight * probs.astype(np.float64)
-    return (total / sum(weights)).astype(np.float32), ids, class_names

@@ -1,19 +1,19 @@
-# Stage 4: convnet training, once per model run (a GPU rule: `gpu` resource for profiles to place it).
+# convnet training, once per model run (a GPU rule: `gpu` resource for profiles to place it).
 # Pseudo-label models train in pseudo_labels.smk (same outputs, their own rule).
 
 
 rule train_convnet:
     input:
-        unpack(train_inputs),
+        unpack(plan.train_inputs),
     output:
-        model="results/models/{model}/model.pt",
-        log_csv="results/models/{model}/train_log.csv",
+        model=paths.MODEL,
+        log_csv=paths.TRAIN_LOG,
     log:
         "results/logs/train_convnet/{model}.log",
     benchmark:
         "results/benchmarks/train_convnet/{model}.tsv"
     wildcard_constraints:
-        model=name_pattern(CONVNET_RUNS),
+        model=name_pattern(plan.convnet_runs),
     conda:
         CONDA_GPU
     threads: config["threads"]["train"]
@@ -22,21 +22,19 @@ rule train_convnet:
         runtime=2880,
         gpu=1,
     params:
-        settings=lambda w: model_settings_json(w.model),
+        settings=lambda w: plan.model_settings_json(w.model),
         device=config["device"],
         preinit=preinit_option,
     shell:
-        "deepsea train --settings {params.settings:q} --data {input.data} --split {input.split} "
-        "--out {output.model} --log-csv {output.log_csv} --device {params.device} --threads {threads} {params.preinit} "
-        "> {log} 2>&1"
+        jobs.TRAIN_CONVNET
 
 
 rule augmentation_grid:
     input:
-        "results/data/train.npz",
+        paths.TRAIN_DATA,
     output:
         report(
-            "results/plots/augmentation/{model}.png",
+            paths.AUGMENTATION_GRID,
             caption="../report/augmentation_grid.rst",
             category="2. Augmentation",
             labels={"model": "{model}"},
@@ -53,6 +51,6 @@ rule augmentation_grid:
         runtime=10,
         gpu=0,
     params:
-        settings=lambda w: model_settings_json(w.model),
+        settings=lambda w: plan.model_settings_json(w.model),
     shell:
         "deepsea augment-grid --settings {params.settings:q} --data {input} --out {output} > {log} 2>&1"

@@ -1,9 +1,9 @@
-# Stage 1: the demo data set (when configured) and packing of the image folders.
+# the demo data set (when configured) and packing of the image folders.
 
 
 rule demo_data:
     output:
-        f"{config['demo']['dir']}/manifest.json",
+        paths.demo_manifest(config["demo"]["dir"]),
     log:
         "results/logs/demo_data.log",
     benchmark:
@@ -30,16 +30,14 @@ rule demo_data:
 
 rule pack:
     input:
-        data_source,
+        plan.data_source,
         # the test set is packed with the training set's background (light, or dark and inverted)
-        train_report=lambda w: (
-            "results/data/train_report.json" if w.subset == "test" else []
-        ),
+        train_report=lambda w: (paths.TRAIN_REPORT if w.subset == "test" else []),
         # and compared with the training images (copies of a training image are reported)
-        train_data=lambda w: "results/data/train.npz" if w.subset == "test" else [],
+        train_data=lambda w: paths.TRAIN_DATA if w.subset == "test" else [],
     output:
-        data="results/data/{subset}.npz",
-        report="results/data/{subset}_report.json",
+        data=paths.PACKED,
+        report=paths.PACK_REPORT,
     log:
         "results/logs/pack/{subset}.log",
     benchmark:

@@ -1,16 +1,18 @@
-# Stage 9: the weighted ensemble of the (fused, bagged) model predictions.
+# the weighted ensemble of the (fused, bagged) model predictions.
 
 
 rule ensemble:
     input:
-        valid=[valid_prediction(name) for name in config["ensemble"]["models"]],
-        test=[test_prediction(name) for name in config["ensemble"]["models"]],
-        data="results/data/train.npz",
+        valid=plan.ensemble_inputs("valid"),
+        test=plan.ensemble_inputs("test"),
+        data=paths.TRAIN_DATA,
     output:
-        weights="results/ensemble/weights.json",
-        cv="results/ensemble/cv.csv",
-        valid="results/ensemble/valid.npy",
-        test="results/ensemble/test.npy",
+        weights=paths.ENSEMBLE_WEIGHTS,
+        cv=paths.ENSEMBLE_CV,
+        valid=paths.fill(paths.ENSEMBLE, subset="valid"),
+        valid_meta=paths.meta(paths.fill(paths.ENSEMBLE, subset="valid")),
+        test=paths.fill(paths.ENSEMBLE, subset="test"),
+        test_meta=paths.meta(paths.fill(paths.ENSEMBLE, subset="test")),
     log:
         "results/logs/ensemble.log",
     benchmark:

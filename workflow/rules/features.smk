@@ -1,12 +1,12 @@
-# Stage 3: handcrafted features of the raw images (image size, image moments, Haralick texture).
+# handcrafted features of the raw images (image size, image moments, Haralick texture).
 
 
 rule extract_features:
     input:
-        "results/data/{subset}.npz",
+        paths.PACKED,
     output:
-        features="results/features/{subset}.npz",
-        report="results/features/{subset}_report.json",
+        features=paths.FEATURES,
+        report=paths.FEATURES_REPORT,
     log:
         "results/logs/extract_features/{subset}.log",
     benchmark:

@@ -1,19 +1,21 @@
-# Stage 7: late fusion of handcrafted features with a convnet's predictions, and its evaluation.
+# late fusion of handcrafted features with a convnet's predictions, and its evaluation.
 
 
 rule fuse_features:
     input:
-        train="results/predictions/{model}/train.npy",
-        valid="results/predictions/{model}/valid.npy",
-        test=lambda w: test_prediction(w.model, fused=False),
-        features_train="results/features/train.npz",
-        features_test="results/features/test.npz",
-        data="results/data/train.npz",
-        split=lambda w: split_file(w.model),
+        train=paths.fill(paths.PREDICTION, subset="train"),
+        valid=paths.fill(paths.PREDICTION, subset="valid"),
+        test=lambda w: plan.test_prediction(w.model, fused=False),
+        features_train=paths.fill(paths.FEATURES, subset="train"),
+        features_test=paths.fill(paths.FEATURES, subset="test"),
+        data=paths.TRAIN_DATA,
+        split=lambda w: plan.split_file(w.model),
     output:
-        valid="results/fused/{model}/valid.npy",
-        test="results/fused/{model}/test.npy",
-        report="results/fused/{model}/report.json",
+        valid=paths.fill(paths.FUSED, subset="valid"),
+        valid_meta=paths.meta(paths.fill(paths.FUSED, subset="valid")),
+        test=paths.fill(paths.FUSED, subset="test"),
+        test_meta=paths.meta(paths.fill(paths.FUSED, subset="test")),
+        report=paths.FUSION_REPORT,
     log:
         "results/logs/fuse_features/{model}.log",
     benchmark:
@@ -26,7 +28,7 @@ rule fuse_features:
         runtime=120,
         gpu=0,
     params:
-        settings=fusion_json(),
+        settings=plan.fusion_json(),
     shell:
         "deepsea fuse --pred-train {input.train} --pred-valid {input.valid} --pred-test {input.test} "
         "--features-train {input.features_train} --features-test {input.features_test} --data {input.data} "
@@ -36,12 +38,12 @@ rule fuse_features:
 
 rule evaluate_fused:
     input:
-        pred="results/fused/{model}/valid.npy",
-        unfused="results/predictions/{model}/valid.npy",
-        data="results/data/train.npz",
-        split=lambda w: split_file(w.model),
+        pred=paths.fill(paths.FUSED, subset="valid"),
+        unfused=paths.fill(paths.PREDICTION, subset="valid"),
+        data=paths.TRAIN_DATA,
+        split=lambda w: plan.split_file(w.model),
     output:
-        "results/eval/fused/{model}.json",
+        paths.FUSED_EVALUATION,
     log:
         "results/logs/evaluate_fused/{model}.log",
     benchmark:

@@ -1,14 +1,16 @@
-# Stages 5-6: predictions of every model for the train, valid and test subsets, and their evaluation.
+# predictions of every model for the train, valid and test subsets, and their evaluation.
 
 
 rule predict_tta:
     input:
-        model="results/models/{model}/model.pt",
-        data=packed_data,
-        split=lambda w: split_file(w.model),
+        model=paths.MODEL,
+        data=plan.packed_data,
+        split=lambda w: plan.split_file(w.model),
     output:
-        pred="results/predictions/{model}/{subset}.npy",
-        centre="results/predictions/{model}/{subset}.centre.npy",
+        pred=paths.PREDICTION,
+        pred_meta=paths.meta(paths.PREDICTION),
+        centre=paths.CENTRE_PREDICTION,
+        centre_meta=paths.meta(paths.CENTRE_PREDICTION),
     log:
         "results/logs/predict_tta/{model}/{subset}.log",
     benchmark:
@@ -22,7 +24,7 @@ rule predict_tta:
         gpu=1,
     params:
         device=config["device"],
-        tta=tta_json(),
+        tta=plan.tta_json(),
         workers=lambda w, threads: max(0, threads - 1),
     shell:
         "deepsea predict --model {input.model} --data {input.data} --subset {wildcards.subset} "
@@ -32,12 +34,12 @@ rule predict_tta:
 
 rule evaluate:
     input:
-        pred="results/predictions/{model}/valid.npy",
-        centre="results/predictions/{model}/valid.centre.npy",
-        data="results/data/train.npz",
-        split=lambda w: split_file(w.model),
+        pred=paths.fill(paths.PREDICTION, subset="valid"),
+        centre=paths.fill(paths.CENTRE_PREDICTION, subset="valid"),
+        data=paths.TRAIN_DATA,
+        split=lambda w: plan.split_file(w.model),
     output:
-        "results/eval/{model}.json",
+        paths.EVALUATION,
     log:
         "results/logs/evaluate/{model}.log",
     benchmark:
@@ -57,9 +59,10 @@ rule evaluate:
 
 rule bag_average:
     input:
-        bag_members,
+        plan.bag_members,
     output:
-        "results/predictions/{model}/test_bagged.npy",
+        pred=paths.BAGGED_TEST,
+        meta=paths.meta(paths.BAGGED_TEST),  # `{output}` passes both to --out
     log:
         "results/logs/bag_average/{model}.log",
     benchmark:

@@ -1,20 +1,20 @@
-# Stage 10: pseudo-label retraining (one GPU job per test shard), the shard models' combined prediction, and the
+# pseudo-label retraining (one GPU job per test shard), the shard models' combined prediction, and the
 # final blend with the weighted ensemble (its weight fixed, or fitted on validation: fit_final_weight). The shard
 # models' TTA predictions come from predict_tta.
 
 
 rule train_pseudolabel:
     input:
-        unpack(train_inputs),  # with the test images, shards and soft targets (the ensemble's test probabilities)
+        unpack(plan.train_inputs),  # with the test images, shards and soft targets (the ensemble's test probabilities)
     output:
-        model="results/models/{model}/model.pt",
-        log_csv="results/models/{model}/train_log.csv",
+        model=paths.MODEL,
+        log_csv=paths.TRAIN_LOG,
     log:
         "results/logs/train_pseudolabel/{model}.log",
     benchmark:
         "results/benchmarks/train_pseudolabel/{model}.tsv"
     wildcard_constraints:
-        model=name_pattern(PSEUDO_LABEL_RUNS),
+        model=name_pattern(plan.pseudo_label_runs),
     conda:
         CONDA_GPU
     threads: config["threads"]["train"]
@@ -23,24 +23,20 @@ rule train_pseudolabel:
         runtime=2880,
         gpu=1,
     params:
-        settings=lambda w: model_settings_json(w.model),
+        settings=lambda w: plan.model_settings_json(w.model),
         device=config["device"],
         preinit=preinit_option,
     shell:
-        "deepsea train --settings {params.settings:q} --data {input.data} --split {input.split} "
-        "--test-data {input.test} --shards {input.shards} --pseudo-labels {input.targets} "
-        "--out {output.model} --log-csv {output.log_csv} --device {params.device} --threads {threads} {params.preinit} "
-        "> {log} 2>&1"
+        jobs.TRAIN_PSEUDOLABEL
 
 
 rule combine_shards:
     input:
-        preds=lambda w: [
-            f"results/predictions/{run}/{w.subset}.npy" for run in shard_runs(w.name)
-        ],
-        shards="results/splits/test_shards.json",
+        preds=plan.shard_predictions,
+        shards=paths.TEST_SHARDS,
     output:
-        "results/pseudo_labels/{name}/{subset}.npy",
+        pred=paths.PSEUDO_LABELS,
+        meta=paths.meta(paths.PSEUDO_LABELS),  # `{output}` passes both to --out
     log:
         "results/logs/combine_shards/{name}/{subset}.log",
     benchmark:
@@ -61,15 +57,12 @@ rule combine_shards:
 
 rule fit_final_weight:
     input:
-        ensemble_valid=[valid_prediction(name) for name in config["ensemble"]["models"]],
-        ensemble_weights="results/ensemble/weights.json",
-        pseudo_labels=expand(
-            "results/pseudo_labels/{name}/valid.npy",
-            name=config["pseudo_labels"]["models"],
-        ),
-        data="results/data/train.npz",
+        ensemble_valid=plan.ensemble_inputs("valid"),
+        ensemble_weights=paths.ENSEMBLE_WEIGHTS,
+        pseudo_labels=plan.pseudo_label_predictions("valid"),
+        data=paths.TRAIN_DATA,
     output:
-        "results/final/blend.json",
+        paths.FINAL_BLEND,
     log:
         "results/logs/fit_final_weight.log",
     benchmark:
@@ -92,10 +85,11 @@ rule fit_final_weight:
 
 rule final_blend:
     input:
-        preds=final_blend_inputs,
-        blend=["results/final/blend.json"] if final_weight_fitted() else [],
+        preds=plan.final_blend_inputs,
+        blend=[paths.FINAL_BLEND] if plan.final_weight_fitted() else [],
     output:
-        "results/final/{subset}.npy",
+        pred=paths.FINAL,
+        meta=paths.meta(paths.FINAL),  # `{output}` passes both to --out
     log:
         "results/logs/final_blend/{subset}.log",
     benchmark:
@@ -108,6 +102,6 @@ rule final_blend:
         runtime=10,
         gpu=0,
     params:
-        weights=final_blend_weights(),
+        weights=plan.final_blend_weights(),
     shell:
         "deepsea average --pred {input.preds} {params.weights} --out {output} > {log} 2>&1"

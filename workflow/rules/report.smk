@@ -1,24 +1,24 @@
-# Stage 12: the results report's figures and tables (`snakemake --report results/report.html final_submission`).
+# the results report's figures and tables (`snakemake --report results/report.html final_submission`).
 # Every output here is marked report(): a caption in workflow/report/, a category per section of the report.
 
 
 rule plot_data:
     input:
-        train="results/data/train.npz",
-        test="results/data/test.npz",
+        train=paths.TRAIN_DATA,
+        test=paths.TEST_DATA,
     output:
         counts=report(
-            "results/report/data/class_counts.png",
+            paths.REPORT_CLASS_COUNTS,
             caption="../report/class_counts.rst",
             category="1. Data",
         ),
         sizes=report(
-            "results/report/data/image_sizes.png",
+            paths.REPORT_IMAGE_SIZES,
             caption="../report/image_sizes.rst",
             category="1. Data",
         ),
         samples=report(
-            "results/report/data/samples.png",
+            paths.REPORT_SAMPLES,
             caption="../report/samples.rst",
             category="1. Data",
         ),
@@ -42,10 +42,10 @@ rule plot_data:
 
 rule plot_tta_views:
     input:
-        f"results/predictions/{config['submission']['models'][0]}/valid.npy",
+        meta=paths.meta(plan.tta_views_source()),
     output:
         report(
-            "results/report/augmentation/tta_views.png",
+            paths.REPORT_TTA_VIEWS,
             caption="../report/tta_views.rst",
             category="2. Augmentation",
         ),
@@ -60,18 +60,16 @@ rule plot_tta_views:
         mem_mb=2000,
         runtime=10,
         gpu=0,
-    params:
-        meta=lambda w, input: str(input[0]).removesuffix(".npy") + ".meta.json",
     shell:
-        "deepsea plot-views --meta {params.meta} --out {output} > {log} 2>&1"
+        "deepsea plot-views --meta {input.meta} --out {output} > {log} 2>&1"
 
 
 rule plot_training:
     input:
-        "results/models/{model}/train_log.csv",
+        paths.TRAIN_LOG,
     output:
         report(
-            "results/report/training/{model}.png",
+            paths.REPORT_TRAINING,
             caption="../report/training.rst",
             category="3. Training",
             labels={"model": "{model}"},
@@ -93,18 +91,16 @@ rule plot_training:
 
 rule model_table:
     input:
-        runs=expand("results/eval/{run}.json", run=report_runs()),
-        fused=expand(
-            "results/eval/fused/{model}.json", model=config["fusion"]["models"]
-        ),
+        runs=expand(paths.EVALUATION, model=plan.report_runs()),
+        fused=expand(paths.FUSED_EVALUATION, model=config["fusion"]["models"]),
     output:
         csv=report(
-            "results/report/models.csv",
+            paths.REPORT_MODELS_CSV,
             caption="../report/models.rst",
             category="4. Models",
         ),
         png=report(
-            "results/report/models.png",
+            paths.REPORT_MODELS_PNG,
             caption="../report/models.rst",
             category="4. Models",
         ),
@@ -120,7 +116,7 @@ rule model_table:
         runtime=10,
         gpu=0,
     params:
-        names=report_runs() + [f"{m}_fused" for m in config["fusion"]["models"]],
+        names=plan.report_runs() + [f"{m}_fused" for m in config["fusion"]["models"]],
     shell:
         "deepsea model-table --eval {input.runs} {input.fused} --names {params.names} --out-csv {output.csv} "
         "--out-png {output.png} > {log} 2>&1"
@@ -128,12 +124,12 @@ rule model_table:
 
 rule plot_final:
     input:
-        pred=final_valid_prediction(),
-        data="results/data/train.npz",
-        split="results/splits/valid.json",
+        pred=plan.final_valid_prediction(),
+        data=paths.TRAIN_DATA,
+        split=paths.VALID_SPLIT,
     output:
         report(
-            "results/report/final/confusion.png",
+            paths.REPORT_CONFUSION,
             caption="../report/confusion.rst",
             category="5. Final model",
         ),
@@ -149,7 +145,7 @@ rule plot_final:
         runtime=10,
         gpu=0,
     params:
-        title=f"{final_valid_prediction()}: validation images",
+        title=f"{plan.final_valid_prediction()}: validation images",
     shell:
         "deepsea plot-final --pred {input.pred} --data {input.data} --split {input.split} --title {params.title:q} "
         "--out {output} > {log} 2>&1"
@@ -157,11 +153,11 @@ rule plot_final:
 
 rule plot_ensemble:
     input:
-        weights="results/ensemble/weights.json",
-        cv="results/ensemble/cv.csv",
+        weights=paths.ENSEMBLE_WEIGHTS,
+        cv=paths.ENSEMBLE_CV,
     output:
         report(
-            "results/report/ensemble.png",
+            paths.REPORT_ENSEMBLE,
             caption="../report/ensemble.rst",
             category="6. Ensemble",
         ),
@@ -182,29 +178,25 @@ rule plot_ensemble:
 
 rule ablation:
     input:
-        centre_valid=[
-            f"results/predictions/{m}/valid.centre.npy" for m in ablation_models()
-        ],
-        centre_test=[
-            f"results/predictions/{m}/test.centre.npy" for m in ablation_models()
-        ],
-        tta_valid=[f"results/predictions/{m}/valid.npy" for m in ablation_models()],
-        tta_test=[f"results/predictions/{m}/test.npy" for m in ablation_models()],
-        fused_valid=[valid_prediction(m) for m in ablation_models()],
-        fused_test=[test_prediction(m) for m in ablation_models()],
-        ensemble=ablation_stage("ensemble"),
-        final=ablation_stage("final"),
-        labels=test_labels_input(),
-        data="results/data/train.npz",
-        split="results/splits/valid.json",
+        centre_valid=plan.ablation_predictions(paths.CENTRE_PREDICTION, "valid"),
+        centre_test=plan.ablation_predictions(paths.CENTRE_PREDICTION, "test"),
+        tta_valid=plan.ablation_predictions(paths.PREDICTION, "valid"),
+        tta_test=plan.ablation_predictions(paths.PREDICTION, "test"),
+        fused_valid=[plan.valid_prediction(m) for m in plan.ablation_models()],
+        fused_test=[plan.test_prediction(m) for m in plan.ablation_models()],
+        ensemble=plan.ablation_stage("ensemble"),
+        final=plan.ablation_stage("final"),
+        labels=plan.test_labels_input(),
+        data=paths.TRAIN_DATA,
+        split=paths.VALID_SPLIT,
     output:
         csv=report(
-            "results/report/ablation.csv",
+            paths.REPORT_ABLATION_CSV,
             caption="../report/ablation.rst",
             category="7. Ablation",
         ),
         png=report(
-            "results/report/ablation.png",
+            paths.REPORT_ABLATION_PNG,
             caption="../report/ablation.rst",
             category="7. Ablation",
         ),
@@ -220,14 +212,16 @@ rule ablation:
         runtime=10,
         gpu=0,
     params:
-        names=ablation_models(),
+        names=plan.ablation_models(),
         stages=lambda w, input: " ".join(
             f"--{stage} {' '.join(getattr(input, stage))}"
             for stage in ("ensemble", "final")
             if getattr(input, stage)
         ),
         labels=lambda w: (
-            f"--test-labels {test_labels_path()}" if test_labels_path() else ""
+            f"--test-labels {plan.test_labels_path()}"
+            if plan.test_labels_path()
+            else ""
         ),
     shell:
         "deepsea ablation --names {params.names} --centre-valid {input.centre_valid} --centre-test {input.centre_test} "
@@ -238,10 +232,10 @@ rule ablation:
 
 rule top5:
     input:
-        SUBMISSION,
+        paths.SUBMISSION,
     output:
         report(
-            "results/submission/top5.csv",
+            paths.TOP5,
             caption="../report/top5.rst",
             category="8. Submission",
         ),

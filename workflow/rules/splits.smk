@@ -1,11 +1,11 @@
-# Stage 2: the stratified validation split, the bagging splits, and the test shards of pseudo-labelling.
+# the stratified validation split, the bagging splits, and the test shards of pseudo-labelling.
 
 
 rule split_valid:
     input:
-        "results/data/train.npz",
+        paths.TRAIN_DATA,
     output:
-        "results/splits/valid.json",
+        paths.VALID_SPLIT,
     log:
         "results/logs/split/valid.log",
     benchmark:
@@ -27,9 +27,9 @@ rule split_valid:
 
 rule split_bag:
     input:
-        "results/data/train.npz",
+        paths.TRAIN_DATA,
     output:
-        "results/splits/bag_{seed}.json",
+        paths.BAG_SPLIT,
     log:
         "results/logs/split/bag_{seed}.log",
     benchmark:
@@ -50,9 +50,9 @@ rule split_bag:
 
 rule shard_test:
     input:
-        "results/data/test.npz",
+        paths.TEST_DATA,
     output:
-        "results/splits/test_shards.json",
+        paths.TEST_SHARDS,
     log:
         "results/logs/split/test_shards.log",
     benchmark:

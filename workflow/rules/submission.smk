@@ -1,12 +1,12 @@
-# Stage 11: the validated, gzipped submission CSV.
+# the validated, gzipped submission CSV.
 
 
 rule submit:
     input:
-        preds=submission_inputs(),
-        test="results/data/test.npz",
+        preds=plan.submission_inputs(),
+        test=paths.TEST_DATA,
     output:
-        SUBMISSION,
+        paths.SUBMISSION,
     log:
         "results/logs/submit.log",
     benchmark:

@@ -1,0 +1,272 @@
+"""`deepsea fuse`: late fusion of handcrafted features with a convnet's predictions (the Deep Sea documentation,
+sections 3.2.6 and 6.4).
+
+For one convnet: a small net on standardised features (two dense layers of 80 units) produces a correction that is
+added to the log of the convnet's (TTA) probabilities before the softmax; the convnet itself is frozen (only its
+predictions are used). The correction's last layer starts at zero, so an untrained fusion net reproduces the
+convnet exactly and training can only move away from it where the features help. Each fusion net is trained on the
+convnet's predictions for the training split, and the state with the lowest validation loss is kept; `copies`
+nets with different seeds are averaged uniformly. One fusion per feature group (the original: "momentsinfo" = size
++ moments, and "haralick"), then the groups' fused predictions are averaged (the original's
+blend_momentsinfo_haralick). Rows are independent: a row's fused prediction depends only on that image's
+prediction and features.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from deepsea.data.imageset import ImageSet
+from deepsea.data.splits import Split
+from deepsea.errors import ConfigError, DataMismatchError
+from deepsea.io import positions_of, read_json, read_npz, write_json
+from deepsea.metrics import log_loss
+from deepsea.predictions import Predictions
+
+log = logging.getLogger(__name__)
+LOG_FLOOR = 1e-7  # probabilities are clipped here before the log, so a 0 cannot become -inf
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    name: str
+    features: tuple[str, ...]  # feature groups of `extract-features` (size, moments, haralick, ...)
+    weight_decay: float
+
+
+@dataclass(frozen=True)
+class FusionSettings:
+    groups: tuple[FeatureGroup, ...] = field(
+        default_factory=lambda: (
+            FeatureGroup("momentsinfo", ("size", "moments"), 0.002),
+            FeatureGroup("haralick", ("haralick",), 0.0002),
+        )
+    )
+    hidden: tuple[int, ...] = (80, 80)
+    copies: int = 10
+    epochs: int = 60
+    batch_size: int = 64
+    learning_rate: float = 0.001
+    lr_drops: tuple[float, ...] = (0.7, 0.9)
+    momentum: float = 0.9
+    seed: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict) -> FusionSettings:
+        data = dict(data)
+        unknown = set(data) - {f for f in cls.__dataclass_fields__}
+        if unknown:
+            raise ConfigError(f"fusion: unknown keys {sorted(unknown)}.")
+        groups = tuple(
+            FeatureGroup(g["name"], tuple(g["features"]), float(g["weight_decay"]))
+            for g in data.pop("groups", [asdict(g) for g in cls().groups])
+        )
+        tuples = {k: tuple(v) for k, v in data.items() if k in ("hidden", "lr_drops")}
+        return cls(groups=groups, **{**data, **tuples})
+
+
+class FusionNet(nn.Module):
+    """(features (B, F), convnet log-probabilities (B, C)) -> fused logits (B, C)."""
+
+    def __init__(self, n_features: int, n_classes: int, hidden: tuple[int, ...]):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_features
+        for units in hidden:
+            layers += [nn.Linear(width, units), nn.ReLU()]
+            width = units
+        self.correction = nn.Linear(width, n_classes)
+        nn.init.zeros_(self.correction.weight)
+        nn.init.zeros_(self.correction.bias)
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, features: torch.Tensor, log_probs: torch.Tensor) -> torch.Tensor:
+        return log_probs + self.correction(self.body(features))
+
+
+def _log_probs(probs: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.log(np.clip(probs, LOG_FLOOR, 1.0)).astype(np.float32))
+
+
+@dataclass(frozen=True)
+class FusionSubset:
+    """One subset's fusion-net inputs: standardised features (N, F), the convnet's log-probabilities (N, C) and,
+    for the training and validation splits, the labels (N,)."""
+
+    features: torch.Tensor
+    log_probs: torch.Tensor
+    labels: torch.Tensor | None = None
+
+
+def train_fusion_net(
+    train: FusionSubset, valid: FusionSubset, s: FusionSettings, *, weight_decay: float, seed: int
+) -> FusionNet:
+    """SGD with Nesterov momentum, 10x learning-rate drops; keeps the epoch with the lowest validation loss."""
+    assert train.labels is not None and valid.labels is not None
+    torch.manual_seed(seed)
+    net = FusionNet(train.features.shape[1], train.log_probs.shape[1], s.hidden)
+    optimizer = torch.optim.SGD(
+        net.parameters(), lr=s.learning_rate, momentum=s.momentum, nesterov=True, weight_decay=weight_decay
+    )
+    generator = torch.Generator().manual_seed(seed)
+    best_loss, best_state = float("inf"), None
+    for epoch in range(s.epochs):
+        for group in optimizer.param_groups:
+            group["lr"] = s.learning_rate * 0.1 ** sum(epoch >= int(f * s.epochs) for f in s.lr_drops)
+        net.train()
+        for batch in torch.randperm(len(train.labels), generator=generator).split(s.batch_size):
+            loss = F.cross_entropy(net(train.features[batch], train.log_probs[batch]), train.labels[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        net.eval()
+        with torch.no_grad():
+            logits = net(valid.features, valid.log_probs)
+            valid_loss = F.cross_entropy(logits, valid.labels).item() if len(valid.labels) else 0.0
+        if valid_loss < best_loss:
+            best_loss, best_state = valid_loss, {k: v.clone() for k, v in net.state_dict().items()}
+    assert best_state is not None
+    net.load_state_dict(best_state)
+    return net
+
+
+def _feature_rows(table: dict[str, np.ndarray], ids: list[str], where: str) -> np.ndarray:
+    """Rows of `ids` in a features table; ids without features are an error that names them."""
+    rows, missing = positions_of(ids, table["ids"].tolist())
+    if missing:
+        raise DataMismatchError(
+            f"{where}: no features for {len(missing)} image(s), e.g. {missing[:3]}; "
+            "rerun extract_features on the same packed data."
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class FusionFiles:
+    """What `fuse` reads: the convnet's predictions of the training split, the validation split and the test set
+    (a bag's average for bagged models), the features of the packed training and test data, the packed training
+    data (labels) and the split the convnet trained on."""
+
+    pred_train: str | os.PathLike[str]
+    pred_valid: str | os.PathLike[str]
+    pred_test: str | os.PathLike[str]
+    features_train: str | os.PathLike[str]
+    features_test: str | os.PathLike[str]
+    data: str | os.PathLike[str]
+    split: str | os.PathLike[str]
+
+
+@dataclass
+class _FusionData:
+    """Everything a fusion net trains and predicts from, checked: predictions, feature rows and labels by subset."""
+
+    predictions: dict[str, Predictions]  # train, valid, test
+    features: dict[str, np.ndarray]  # every image's feature row (all groups)
+    feature_groups: np.ndarray  # the group of each feature column
+    labels: dict[str, torch.Tensor]  # train, valid
+
+    @classmethod
+    def load(cls, files: FusionFiles) -> _FusionData:
+        data = ImageSet.load(files.data)
+        split = Split.from_json(read_json(files.split), str(files.split))
+        sets = {name: Predictions.load(getattr(files, f"pred_{name}")) for name in ("train", "valid", "test")}
+        class_names = sets["train"].class_names
+        if any(s.class_names != class_names for s in sets.values()) or class_names != data.class_names:
+            raise DataMismatchError("fuse: the prediction files' classes differ from the packed training data's.")
+        if sorted(sets["train"].ids) != sorted(split.train_ids) or sorted(sets["valid"].ids) != sorted(split.valid_ids):
+            raise DataMismatchError(
+                f"fuse: the train/valid predictions are not of the split {files.split}; rerun them."
+            )
+        tables = {"train": read_npz(files.features_train), "test": read_npz(files.features_test)}
+        # every image's feature row, found once (the groups only choose columns)
+        features = {}
+        for name, predicted in sets.items():
+            table = tables["test" if name == "test" else "train"]
+            features[name] = table["values"][_feature_rows(table, predicted.ids, f"fuse {name}")]
+        labels = {
+            name: torch.from_numpy(data.labels[data.index_of(sets[name].ids, str(files.split))].astype(np.int64))
+            for name in ("train", "valid")
+        }
+        return cls(sets, features, tables["train"]["groups"], labels)
+
+    def subsets(self, columns: np.ndarray) -> dict[str, FusionSubset]:
+        """Each subset's inputs for one feature group (`columns`), standardised with the training split's mean and
+        standard deviation."""
+        raw = {name: self.features[name][:, columns] for name in self.predictions}
+        mean, std = raw["train"].mean(axis=0), raw["train"].std(axis=0)
+        std[std == 0] = 1.0  # a constant feature carries nothing; keep it finite
+        return {
+            name: FusionSubset(
+                torch.from_numpy(((raw[name] - mean) / std).astype(np.float32)),
+                _log_probs(self.predictions[name].probs),
+                self.labels.get(name),
+            )
+            for name in self.predictions
+        }
+
+
+def _fuse_group(group: FeatureGroup, data: _FusionData, settings: FusionSettings) -> tuple[dict[str, np.ndarray], int]:
+    """The group's fused valid and test probabilities (its `copies` nets averaged) and its number of features."""
+    columns = np.isin(data.feature_groups, group.features)
+    if not columns.any():
+        raise ConfigError(
+            f"fusion.groups.{group.name}: features {list(group.features)} were not extracted; "
+            f"add them to features.groups."
+        )
+    x = data.subsets(columns)
+    n_classes = len(data.predictions["train"].class_names)
+    group_probs = {name: np.zeros((len(data.predictions[name].ids), n_classes)) for name in ("valid", "test")}
+    for copy in tqdm(range(settings.copies), desc=f"fuse {group.name}", unit="net", mininterval=5.0):
+        seed = settings.seed * 1000 + copy
+        net = train_fusion_net(x["train"], x["valid"], settings, weight_decay=group.weight_decay, seed=seed)
+        with torch.no_grad():
+            for name in group_probs:
+                group_probs[name] += torch.softmax(net(x[name].features, x[name].log_probs), 1).double().numpy()
+    for name in group_probs:
+        group_probs[name] /= settings.copies
+    return group_probs, int(columns.sum())
+
+
+def fuse(
+    files: FusionFiles,
+    settings: FusionSettings,
+    out_valid: str | os.PathLike[str],
+    out_test: str | os.PathLike[str],
+    report_path: str | os.PathLike[str],
+) -> dict:
+    """Train the fusion nets of every group on the training split; write fused valid and test predictions."""
+    data = _FusionData.load(files)
+    sets = data.predictions
+    fused = {
+        name: np.zeros((len(sets[name].ids), len(sets[name].class_names)), np.float64) for name in ("valid", "test")
+    }
+    report: dict = {"settings": asdict(settings), "groups": {}}
+    valid_labels = data.labels["valid"].numpy()
+    for group in settings.groups:
+        group_probs, n_features = _fuse_group(group, data, settings)
+        for name in fused:
+            fused[name] += group_probs[name] / len(settings.groups)
+        report["groups"][group.name] = {
+            "n_features": n_features,
+            "valid_log_loss": log_loss(valid_labels, group_probs["valid"]),
+        }
+    report["valid_log_loss_unfused"] = log_loss(valid_labels, sets["valid"].probs)
+    report["valid_log_loss_fused"] = log_loss(valid_labels, fused["valid"])
+    for name, out, source in (("valid", out_valid, files.pred_valid), ("test", out_test, files.pred_test)):
+        Predictions(fused[name], sets[name].ids, sets[name].class_names, {"fused_from": str(source)}).save(out)
+    write_json(report_path, report)
+    log.info(
+        "fusion: valid log loss %.4f -> %.4f (%s)",
+        report["valid_log_loss_unfused"],
+        report["valid_log_loss_fused"],
+        ", ".join(f"{k} {v['valid_log_loss']:.4f}" for k, v in report["groups"].items()),
+    )
+    return report

@@ -1,0 +1,7 @@
+"""`python -m deepsea.cli ...` runs the `deepsea` command."""
+
+import sys
+
+from deepsea.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Predicting with a trained network: the test-time augmentation views and the streamed, batched prediction."""

@@ -1,0 +1,114 @@
+"""Typed settings for one model entry of the config, and their strict construction from a dict.
+
+The workflow validates the config against its JSON schema (which fills in defaults), then hands each stage the resolved settings of one model as JSON on the command line. This module turns that JSON back
+into dataclasses and refuses unknown keys by name, so a stage run by hand with a typo fails as clearly as the
+workflow does. The dataclass defaults mirror the schema defaults (a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from deepsea.data.augment import AugmentationRanges
+from deepsea.errors import ConfigError
+from deepsea.records import from_dict, load_json_argument
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation settings. lr drops by 10x at each fraction of `steps` in `lr_drops` (original: 84%, 95%)."""
+
+    steps: int = 600
+    batch_size: int = 32
+    learning_rate: float = 0.003
+    lr_drops: tuple[float, ...] = (0.84, 0.95)
+    optimizer: str = "sgd"  # sgd (Nesterov momentum) or adam
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    checkpoint_every: int = 100
+    eval_every: int = 100
+    workers: int = 1  # DataLoader worker processes producing augmented batches
+    bf16: bool = False  # bfloat16 autocast on CUDA (ignored on CPU)
+    max_grad_norm: float = 0.0  # clip the gradient norm to this (0: off, as the original); a rail against divergence
+    balanced_until: float = 0.0  # class-balanced batches for this fraction of the steps, then the true distribution
+    # (De Fauw's oversampling of rare classes; 0: off, the original)
+    snapshots: int = 0  # keep the weights at this many steps of the last `snapshot_from` of training and predict
+    snapshot_from: float = 0.8  # with all of them averaged (a HackerEarth challenge write-up's snapshot ensemble;
+    # 0 or 1: the final only)
+
+
+@dataclass(frozen=True)
+class PseudoLabelSettings:
+    """Pseudo-label retraining (the Deep Sea documentation, 3.5): `fraction` of every minibatch are test images with the
+    ensemble's probabilities as soft targets, taken from every test shard but `shard` (of `shards`). fraction 0: off."""
+
+    fraction: float = 0.0
+    shard: int = 0
+    shards: int = 0
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """One model entry: architecture, input size, which split it trains on, training and augmentation."""
+
+    name: str
+    architecture: str = "plain"
+    input_size: int = 32
+    params: dict[str, Any] = field(default_factory=dict)  # architecture-specific (widths, dense units, ...)
+    split: str = "valid"  # "valid" (the standard split) or "bag_<seed>"
+    seed: int = 0
+    preinit: str = ""  # name of a model entry whose trained convolution layers initialise this one
+    train: TrainSettings = field(default_factory=TrainSettings)
+    augmentation: AugmentationRanges = field(default_factory=AugmentationRanges)
+    pseudo_label: PseudoLabelSettings = field(default_factory=PseudoLabelSettings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def bag_member_seed(entry_seed: int, bag_seed: int) -> int:
+    """The training seed of an entry's bag member `bag_seed`: its own weight initialisation, minibatch order and
+    augmentation draws. With the entry's seed the members were clones from one start that differed only in their
+    split; deep ensembles get most of their diversity from independent starts. A hash of both numbers (not
+    `entry_seed + bag_seed`) keeps bag 0 from being the standard member's twin and members of one bag apart."""
+    return int(np.random.SeedSequence([entry_seed, bag_seed]).generate_state(1)[0])
+
+
+def load_model_settings(text_or_path: str) -> ModelSettings:
+    """Parse model settings given as a JSON string or as the path of a JSON file."""
+    data = load_json_argument(text_or_path, "--settings")
+    settings = from_dict(ModelSettings, data, f"models.{data.get('name', '?')}")
+    validate_model_settings(settings)
+    return settings
+
+
+def validate_model_settings(s: ModelSettings) -> None:
+    """Range checks the schema cannot express across keys, with the key and the fix named."""
+    where = f"models.{s.name}"
+    if s.input_size < 8:
+        raise ConfigError(f"{where}.input_size: {s.input_size} is too small; use at least 8 (the original: 95).")
+    t = s.train
+    if t.learning_rate <= 0:
+        raise ConfigError(f"{where}.train.learning_rate: must be positive, got {t.learning_rate}.")
+    if t.steps < 1 or t.batch_size < 1:
+        raise ConfigError(f"{where}.train: steps and batch_size must be at least 1.")
+    if any(not 0 < f < 1 for f in t.lr_drops) or list(t.lr_drops) != sorted(t.lr_drops):
+        raise ConfigError(f"{where}.train.lr_drops: increasing fractions of the steps in (0, 1), e.g. [0.84, 0.95].")
+    if t.optimizer not in ("sgd", "adam"):
+        raise ConfigError(f"{where}.train.optimizer: 'sgd' or 'adam', got '{t.optimizer}'.")
+    p = s.pseudo_label
+    if p.fraction and not (0 < p.fraction < 1 and p.shards >= 2 and 0 <= p.shard < p.shards):
+        raise ConfigError(
+            f"{where}.pseudo_label: fraction must be in (0, 1) and shard in [0, shards) with shards >= 2; got "
+            f"fraction {p.fraction}, shard {p.shard} of {p.shards} (pseudo_labels.shards sets the count)."
+        )
+    if s.split != "valid" and not (s.split.startswith("bag_") and s.split[4:].isdigit()):
+        raise ConfigError(f"{where}.split: 'valid' or 'bag_<seed>', got '{s.split}'.")

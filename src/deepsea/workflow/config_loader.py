@@ -1,0 +1,45 @@
+"""The workflow's config outside Snakemake, built exactly as the Snakefile builds it, for commands that take
+`--config` (`deepsea train --config my.yaml --model NAME`): the embedded config.yaml of the workflow folder, the
+user's files merged over it as `snakemake --configfile` merges them (named sections replaced:
+config_layers.py), then validated by the workflow's JSON schema with its defaults filled in (Snakemake's own
+`validate`), then the cross-key checks (config_checks.py)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from deepsea.errors import ConfigError
+from deepsea.workflow.checks import check_config
+from deepsea.workflow.config import load_yaml, replace_named_sections
+from deepsea.workflow.runs import all_runs
+
+EMBEDDED = "config.yaml"
+SCHEMA = Path("workflow/schemas/config.schema.yaml")
+
+
+def load_workflow_config(
+    workdir: str | os.PathLike[str], user_files: Sequence[str | os.PathLike[str]]
+) -> dict[str, Any]:
+    """The config a `snakemake --configfile <user_files>` run in `workdir` would see (validated, defaults filled)."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import update_config, validate
+
+    workdir = Path(workdir)
+    if not (workdir / EMBEDDED).is_file() or not (workdir / SCHEMA).is_file():
+        raise ConfigError(
+            f"{workdir.resolve()}: not a deepsea workflow folder (no {EMBEDDED} or {SCHEMA}); run the command "
+            "where the Snakefile is, or name that folder with --workdir."
+        )
+    config = load_yaml(workdir / EMBEDDED) or {}
+    for path in user_files:
+        update_config(config, load_yaml(path) or {})
+    replace_named_sections(config, user_files)
+    try:
+        validate(config, str(workdir / SCHEMA))
+    except WorkflowError as err:
+        raise ConfigError(f"config ({', '.join(map(str, user_files)) or EMBEDDED}): {err}") from err
+    check_config(config, *all_runs(config))
+    return config

@@ -1,0 +1,102 @@
+"""Every file the workflow reads or writes, named once.
+
+The rules (workflow/rules/*.smk) take their outputs from here, the input functions (plan.py) fill the same
+patterns in, and `deepsea train --config` (jobs.py) finds a model run's inputs with them; renaming an output is a
+one-line change here. Patterns hold Snakemake wildcards in braces; `fill` fills them in. A log and a benchmark file
+belong to one rule only and stay in it.
+"""
+
+from __future__ import annotations
+
+# the workflow folder: the embedded default config and the schema that validates (and completes) every config
+CONFIG = "config.yaml"
+SCHEMA = "workflow/schemas/config.schema.yaml"
+
+RESULTS = "results"
+
+# data: packed images of a subset (train, test) and what packing found
+PACKED = "results/data/{subset}.npz"
+PACK_REPORT = "results/data/{subset}_report.json"
+TRAIN_DATA = PACKED.format(subset="train")
+TEST_DATA = PACKED.format(subset="test")
+TRAIN_REPORT = PACK_REPORT.format(subset="train")
+TEST_REPORT = PACK_REPORT.format(subset="test")
+
+# splits: the standard validation split, one bagging split per seed, the test shards of pseudo-labelling
+VALID_SPLIT = "results/splits/valid.json"
+BAG_SPLIT = "results/splits/bag_{seed}.json"
+TEST_SHARDS = "results/splits/test_shards.json"
+
+# handcrafted features of a packed subset
+FEATURES = "results/features/{subset}.npz"
+FEATURES_REPORT = "results/features/{subset}_report.json"
+
+# one trained network (a model run) and its training log
+MODEL = "results/models/{model}/model.pt"
+TRAIN_LOG = "results/models/{model}/train_log.csv"
+AUGMENTATION_GRID = "results/plots/augmentation/{model}.png"
+
+# predictions (each with its .meta.json: predictions.meta_path) and their evaluations
+PREDICTION = "results/predictions/{model}/{subset}.npy"
+CENTRE_PREDICTION = "results/predictions/{model}/{subset}.centre.npy"
+BAGGED_TEST = "results/predictions/{model}/test_bagged.npy"
+EVALUATION = "results/eval/{model}.json"
+FUSED = "results/fused/{model}/{subset}.npy"
+FUSION_REPORT = "results/fused/{model}/report.json"
+FUSED_EVALUATION = "results/eval/fused/{model}.json"
+
+# blends: the weighted ensemble, the pseudo-label entries' combined shards, the final blend
+ENSEMBLE_WEIGHTS = "results/ensemble/weights.json"
+ENSEMBLE_CV = "results/ensemble/cv.csv"
+ENSEMBLE = "results/ensemble/{subset}.npy"
+PSEUDO_LABEL_TARGETS = ENSEMBLE.format(subset="test")  # the ensemble's test probabilities: soft targets
+PSEUDO_LABELS = "results/pseudo_labels/{name}/{subset}.npy"
+FINAL_BLEND = "results/final/blend.json"
+FINAL = "results/final/{subset}.npy"
+
+# what the user takes away
+SUBMISSION = "results/submission/submission.csv.gz"
+TOP5 = "results/submission/top5.csv"
+
+# the report's figures and tables (snakemake --report)
+REPORT_CLASS_COUNTS = "results/report/data/class_counts.png"
+REPORT_IMAGE_SIZES = "results/report/data/image_sizes.png"
+REPORT_SAMPLES = "results/report/data/samples.png"
+REPORT_TTA_VIEWS = "results/report/augmentation/tta_views.png"
+REPORT_TRAINING = "results/report/training/{model}.png"
+REPORT_MODELS_CSV = "results/report/models.csv"
+REPORT_MODELS_PNG = "results/report/models.png"
+REPORT_CONFUSION = "results/report/final/confusion.png"
+REPORT_ENSEMBLE = "results/report/ensemble.png"
+REPORT_ABLATION_CSV = "results/report/ablation.csv"
+REPORT_ABLATION_PNG = "results/report/ablation.png"
+
+
+class _KeepMissing(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def fill(pattern: str, **wildcards: object) -> str:
+    """`pattern` with the given wildcards filled in; the others stay wildcards (`fill(PREDICTION, subset="valid")`
+    is "results/predictions/{model}/valid.npy")."""
+    return pattern.format_map(_KeepMissing(wildcards))
+
+
+def meta(prediction: str) -> str:
+    """The .meta.json beside a prediction file or pattern (ids, classes, what made it)."""
+    return prediction.removesuffix(".npy") + ".meta.json"
+
+
+def demo_manifest(demo_dir: str) -> str:
+    """The generated demo set's manifest: written last, so its presence means the set is complete."""
+    return f"{demo_dir}/manifest.json"
+
+
+def demo_test_labels(demo_dir: str) -> str:
+    return f"{demo_dir}/test_labels.csv"
+
+
+def split_of(split: str) -> str:
+    """The split file of a model run's `split` setting: the standard validation split or one bagging split."""
+    return VALID_SPLIT if split == "valid" else BAG_SPLIT.format(seed=split.removeprefix("bag_"))

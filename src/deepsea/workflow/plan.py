@@ -1,0 +1,253 @@
+"""What the rules of one config read: the model runs, their settings and the files each rule takes as input.
+
+`workflow/rules/common.smk` builds one `Plan` from the validated config, and the rules call its methods as input
+functions and params (Snakemake passes `wildcards`). Everything here is a function of the config and the path
+patterns of paths.py: no file is read, so a dry run plans exactly what a real run does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from deepsea.errors import ConfigError
+from deepsea.workflow import paths, runs, summary
+from deepsea.workflow.checks import check_config
+
+COMPACT = {"sort_keys": True, "separators": (",", ":")}  # settings JSON on command lines: stable, short
+
+
+def name_pattern(names: Iterable[str]) -> str:
+    """A wildcard constraint matching exactly `names` (never matching when there are none)."""
+    return "|".join(re.escape(n) for n in sorted(names)) or "(?!)"
+
+
+def preinit_option(wildcards: Any, input: Any) -> str:
+    """`deepsea train`'s --preinit option where the run is pre-initialised from another model (a rule param)."""
+    return f"--preinit {input.preinit}" if "preinit" in input.keys() else ""
+
+
+class Plan:
+    """The jobs of a validated config (defaults filled in by the schema), as the rules need them."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+        self.convnet_runs, self.pseudo_label_runs = runs.all_runs(config)
+        self.runs = {**self.convnet_runs, **self.pseudo_label_runs}
+        check_config(config, self.convnet_runs, self.pseudo_label_runs)
+
+    # model runs and their settings
+
+    def model_settings_json(self, run: str) -> str:
+        """A model run's settings, defaults filled by the schema, as the JSON `deepsea train --settings` reads."""
+        return runs.settings_json(run, self.runs[run])
+
+    def shard_runs(self, name: str) -> list[str]:
+        """The shard models of pseudo-label entry `name`, shard 0 first."""
+        return runs.shard_runs(self.config, name)
+
+    def split_file(self, run: str) -> str:
+        """The split a model run trains on: the standard validation split or one bagging split."""
+        return runs.split_file(self.runs[run])
+
+    def train_inputs(self, wildcards: Any) -> dict[str, str]:
+        """Packed data, the model's split, the trained model it is pre-initialised from (if any); for pseudo-label
+        runs also the test images, shards and soft targets (runs.train_inputs, shared with `deepsea train
+        --config`)."""
+        return runs.train_inputs(self.runs[wildcards.model], wildcards.model in self.pseudo_label_runs)
+
+    def tta_json(self) -> str:
+        return json.dumps(self.config["tta"], **COMPACT)
+
+    def fusion_json(self) -> str:
+        settings = {key: value for key, value in self.config["fusion"].items() if key != "models"}
+        return json.dumps(settings, **COMPACT)
+
+    # data
+
+    def in_demo_dir(self, subset: str) -> bool:
+        """Whether data.<subset>_dir lies inside the generated demo set (demo.dir)."""
+        folder = Path(self.config["data"][f"{subset}_dir"]).resolve()
+        return folder.is_relative_to(Path(self.config["demo"]["dir"]).resolve())
+
+    def data_source(self, wildcards: Any) -> str:
+        """What `pack` reads: the demo manifest when the data is the generated demo set, else the folder itself."""
+        if self.in_demo_dir(wildcards.subset):
+            return paths.demo_manifest(self.config["demo"]["dir"])
+        return self.config["data"][f"{wildcards.subset}_dir"]
+
+    @staticmethod
+    def packed_data(wildcards: Any) -> str:
+        """Packed images behind a subset: train and valid come from the training data."""
+        return paths.TEST_DATA if wildcards.subset == "test" else paths.TRAIN_DATA
+
+    # predictions a later stage takes from a model
+
+    def bag_members(self, wildcards: Any) -> list[str]:
+        """Test predictions of a bagged model: its standard-split member and one per bagging seed."""
+        seeds = self.config["models"][wildcards.model].get("bags", [])
+        if not seeds:
+            raise ConfigError(f"models.{wildcards.model}: no `bags` seeds, so there is no bag to average.")
+        members = [wildcards.model] + [f"{wildcards.model}_bag{seed}" for seed in seeds]
+        return [paths.fill(paths.PREDICTION, model=run, subset="test") for run in members]
+
+    def test_prediction(self, name: str, fused: bool = True) -> str:
+        """What the submission takes from a model: its fused test prediction if it is fused, built on its bag's
+        averaged test prediction if it is bagged."""
+        if fused and name in self.config["fusion"]["models"]:
+            return paths.fill(paths.FUSED, model=name, subset="test")
+        if self.config["models"][name].get("bags", []):
+            return paths.fill(paths.BAGGED_TEST, model=name)
+        return paths.fill(paths.PREDICTION, model=name, subset="test")
+
+    def valid_prediction(self, name: str) -> str:
+        """What the ensemble fits on for a model: its fused validation prediction if fused (standard split)."""
+        pattern = paths.FUSED if name in self.config["fusion"]["models"] else paths.PREDICTION
+        return paths.fill(pattern, model=name, subset="valid")
+
+    def ensemble_inputs(self, subset: str) -> list[str]:
+        """The ensembled models' predictions of `subset` (valid or test), in the order of ensemble.models."""
+        prediction = self.valid_prediction if subset == "valid" else self.test_prediction
+        return [prediction(name) for name in self.config["ensemble"]["models"]]
+
+    def shard_predictions(self, wildcards: Any) -> list[str]:
+        """Every shard model's prediction of a subset, for one pseudo-label entry."""
+        return [
+            paths.fill(paths.PREDICTION, model=run, subset=wildcards.subset) for run in self.shard_runs(wildcards.name)
+        ]
+
+    def pseudo_label_predictions(self, subset: str) -> list[str]:
+        return [
+            paths.fill(paths.PSEUDO_LABELS, name=name, subset=subset) for name in self.config["pseudo_labels"]["models"]
+        ]
+
+    # the final blend and the submission
+
+    def final_blend_inputs(self, wildcards: Any) -> list[str]:
+        """The weighted ensemble's prediction of a subset and each pseudo-label entry's combined prediction."""
+        return [paths.fill(paths.ENSEMBLE, subset=wildcards.subset), *self.pseudo_label_predictions(wildcards.subset)]
+
+    def final_weight_fitted(self) -> bool:
+        """True when the pseudo-label models' weight in the final blend is fitted on validation (fit_final_weight)."""
+        return self.config["pseudo_labels"]["final_weight"] == "fit"
+
+    def final_blend_weights(self) -> str:
+        """`deepsea average`'s weights option: the fitted weights' JSON, or (1 - final_weight) for the ensemble and
+        final_weight shared equally by the pseudo-label entries."""
+        names = self.config["pseudo_labels"]["models"]
+        if not names:
+            return ""
+        if self.final_weight_fitted():
+            return f"--weights-from {paths.FINAL_BLEND}"
+        w = self.config["pseudo_labels"]["final_weight"]
+        return "--weights " + " ".join(str(x) for x in [1.0 - w] + [w / len(names)] * len(names))
+
+    def submission_inputs(self) -> list[str]:
+        """The test predictions the submission averages: the final blend's, the ensemble's, or those of
+        submission.models."""
+        source = self.config["submission"]["source"]
+        if source == "final":
+            return [paths.fill(paths.FINAL, subset="test")]
+        if source == "ensemble":
+            return [paths.fill(paths.ENSEMBLE, subset="test")]
+        return [self.test_prediction(name) for name in self.config["submission"]["models"]]
+
+    def submission_runs(self) -> list[str]:
+        """The model runs behind the submission (bag members included): their evaluations are reported."""
+        models = self.config["models"]
+        return [
+            run
+            for name in self.config["submission"]["models"]
+            for run in [name] + [f"{name}_bag{seed}" for seed in models[name].get("bags", [])]
+        ]
+
+    # targets and the report
+
+    def report_runs(self) -> list[str]:
+        """Model runs whose evaluation and learning curves the final submission reports."""
+        return self.submission_runs() + list(self.pseudo_label_runs)
+
+    def final_submission_targets(self) -> list[str]:
+        """The submission, every reported evaluation, the ensemble's weights and the report's figures."""
+        targets = [paths.SUBMISSION]
+        targets += [paths.fill(paths.EVALUATION, model=run) for run in self.report_runs()]
+        targets += [paths.fill(paths.FUSED_EVALUATION, model=name) for name in self.config["fusion"]["models"]]
+        targets += [paths.ENSEMBLE_WEIGHTS] if self.config["ensemble"]["models"] else []
+        return targets + self.report_figures()
+
+    def all_targets(self) -> list[str]:
+        """`all`: the final submission, every run's evaluation, both feature sets, every augmentation grid."""
+        targets = self.final_submission_targets()
+        targets += [paths.fill(paths.EVALUATION, model=run) for run in self.runs]
+        targets += [paths.fill(paths.FEATURES, subset=subset) for subset in ("train", "test")]
+        return targets + [paths.fill(paths.AUGMENTATION_GRID, model=name) for name in self.config["models"]]
+
+    def test_labels_path(self) -> str:
+        """True test labels for the ablation table's test columns ('' when unknown)."""
+        setting = self.config["report"]["test_labels"]
+        if setting == "auto":  # the generated demo set's hidden test labels are known
+            demo = self.in_demo_dir("train") and self.in_demo_dir("test")
+            return paths.demo_test_labels(self.config["demo"]["dir"]) if demo else ""
+        return setting
+
+    def test_labels_input(self) -> list[str]:
+        """The file the ablation waits for: the demo's manifest (written with its labels), or the labels file."""
+        path = self.test_labels_path()
+        if not path:
+            return []
+        auto = self.config["report"]["test_labels"] == "auto"
+        return [paths.demo_manifest(self.config["demo"]["dir"])] if auto else [path]
+
+    def ablation_models(self) -> list[str]:
+        """The models the ablation compares: those ensembled (else those submitted)."""
+        return self.config["ensemble"]["models"] or self.config["submission"]["models"]
+
+    def ablation_predictions(self, pattern: str, subset: str) -> list[str]:
+        """The ablation models' predictions of `subset` by a prediction pattern (centre view or TTA)."""
+        return [paths.fill(pattern, model=name, subset=subset) for name in self.ablation_models()]
+
+    def final_valid_prediction(self) -> str:
+        """The last stage's validation prediction: the final blend, else the weighted ensemble, else the first
+        submitted model's (check_config makes pseudo-labels imply an ensemble)."""
+        if self.config["pseudo_labels"]["models"]:
+            return paths.fill(paths.FINAL, subset="valid")
+        if self.config["ensemble"]["models"]:
+            return paths.fill(paths.ENSEMBLE, subset="valid")
+        return self.valid_prediction(self.config["submission"]["models"][0])
+
+    def ablation_stage(self, stage: str) -> list[str]:
+        """The (valid, test) predictions of a blending stage ('ensemble' or 'final') when the config runs it."""
+        blended = self.config["ensemble" if stage == "ensemble" else "pseudo_labels"]["models"]
+        pattern = paths.ENSEMBLE if stage == "ensemble" else paths.FINAL
+        return [paths.fill(pattern, subset=subset) for subset in ("valid", "test")] if blended else []
+
+    def tta_views_source(self) -> str:
+        """The prediction whose saved views the report plots: the first submitted model's validation prediction."""
+        return paths.fill(paths.PREDICTION, model=self.config["submission"]["models"][0], subset="valid")
+
+    def report_figures(self) -> list[str]:
+        """Every report figure and table of the final submission (inputs of final_submission)."""
+        figures = [
+            paths.REPORT_CLASS_COUNTS,
+            paths.REPORT_TTA_VIEWS,
+            paths.REPORT_MODELS_PNG,
+            paths.REPORT_CONFUSION,
+            paths.REPORT_ABLATION_PNG,
+            paths.TOP5,
+        ]
+        figures += [paths.fill(paths.REPORT_TRAINING, model=run) for run in self.report_runs()]
+        figures += [paths.fill(paths.AUGMENTATION_GRID, model=name) for name in self.config["submission"]["models"]]
+        return figures + ([paths.REPORT_ENSEMBLE] if self.config["ensemble"]["models"] else [])
+
+    def closing_summary(self) -> list[str]:
+        """What a successful run prints last: the data, every model's validation scores and warnings, the blends
+        (summary.py), so that a model that did not learn, or that TTA or fusion made worse, shows where it ends."""
+        evaluations = [paths.fill(paths.EVALUATION, model=run) for run in self.runs]
+        evaluations += [paths.fill(paths.FUSED_EVALUATION, model=name) for name in self.config["fusion"]["models"]]
+        turned_by = summary.turns_images_over(self.runs, self.config["tta"])
+        lines = summary.data_summary([paths.TRAIN_REPORT, paths.TEST_REPORT], turned_by)
+        lines += summary.run_summary(evaluations)
+        return lines + summary.blend_summary(paths.ENSEMBLE_WEIGHTS, paths.FINAL_BLEND)

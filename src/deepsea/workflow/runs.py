@@ -1,0 +1,89 @@
+"""The model runs a config defines, and the files each trains from.
+
+A run is one trained network: every `models` entry, `<name>_bag<seed>` for each of its bagging seeds, and
+`<entry>_shard<k>` for every pseudo-label entry and test shard. The workflow (plan.py) and `deepsea train --config
+... --model NAME` (jobs.py) both read them from here, so a model trained by hand gets exactly the settings and
+inputs its Snakemake job would have.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from deepsea.errors import ConfigError
+from deepsea.training.settings import bag_member_seed
+from deepsea.workflow import paths
+from deepsea.workflow.config import merged
+
+Config = Mapping[str, Any]
+Runs = dict[str, dict[str, Any]]
+
+
+def model_runs(config: Config) -> Runs:
+    """Every `models` entry, plus `<name>_bag<seed>` for each of its bagging seeds (same settings, trained on
+    results/splits/bag_<seed>.json from its own start: settings.bag_member_seed). `bags` itself is a workflow key,
+    not a model setting."""
+    runs: Runs = {}
+    for name, entry in config["models"].items():
+        runs[name] = {key: value for key, value in entry.items() if key != "bags"}
+        for seed in entry.get("bags", []):
+            member_seed = bag_member_seed(runs[name].get("seed", 0), seed)
+            runs[f"{name}_bag{seed}"] = {**runs[name], "split": f"bag_{seed}", "seed": member_seed}
+    return runs
+
+
+def shard_runs(config: Config, name: str) -> list[str]:
+    """The shard models of pseudo-label entry `name`, shard 0 first."""
+    return [f"{name}_shard{k}" for k in range(config["pseudo_labels"]["shards"])]
+
+
+def pseudo_label_runs(config: Config, convnet_runs: Runs) -> Runs:
+    """`<name>_shard<k>` for every pseudo_labels.models entry and shard k: the base model's settings with the
+    entry's overrides, trained with the pseudo-labels of every test shard but k."""
+    section = config["pseudo_labels"]
+    runs: Runs = {}
+    for name, entry in section["models"].items():
+        if entry["base"] not in config["models"]:
+            raise ConfigError(
+                f"pseudo_labels.models.{name}.base: '{entry['base']}' is not an entry of `models` "
+                f"({sorted(config['models'])})."
+            )
+        settings = merged(convnet_runs[entry["base"]], entry["overrides"])
+        for shard, run in enumerate(shard_runs(config, name)):
+            pseudo = {"fraction": entry["fraction"], "shard": shard, "shards": section["shards"]}
+            runs[run] = {**settings, "pseudo_label": pseudo}
+    return runs
+
+
+def all_runs(config: Config) -> tuple[Runs, Runs]:
+    """(convnet runs, pseudo-label runs) of a validated config."""
+    convnet = model_runs(config)
+    return convnet, pseudo_label_runs(config, convnet)
+
+
+def settings_json(run: str, settings: Mapping[str, Any]) -> str:
+    """A run's settings as the compact JSON `deepsea train --settings` reads (a rule param: editing one model's
+    entry changes only its own jobs' params, so Snakemake reruns that model and what depends on it)."""
+    return json.dumps({"name": run, **settings}, sort_keys=True, separators=(",", ":"))
+
+
+def split_file(settings: Mapping[str, Any]) -> str:
+    """The split a run trains on: the standard validation split or one bagging split."""
+    return paths.split_of(settings["split"])
+
+
+def model_file(run: str) -> str:
+    return paths.fill(paths.MODEL, model=run)
+
+
+def train_inputs(settings: Mapping[str, Any], pseudo_label: bool) -> dict[str, str]:
+    """The files a run trains from, by `deepsea train` option: packed data, its split, the trained model it is
+    pre-initialised from (if any) and, for a pseudo-label run, the test images, shards and soft targets."""
+    inputs = {"data": paths.TRAIN_DATA, "split": split_file(settings)}
+    if settings.get("preinit"):
+        inputs["preinit"] = model_file(settings["preinit"])
+    if pseudo_label:
+        inputs.update(test=paths.TEST_DATA, shards=paths.TEST_SHARDS, targets=paths.PSEUDO_LABEL_TARGETS)
+    return inputs

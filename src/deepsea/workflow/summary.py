@@ -1,0 +1,126 @@
+"""What a finished `snakemake` run prints last: what was packed, each model's validation scores, every warning.
+
+The per-job logs hold everything, but nobody reads 75 log files after a run that ended green. A user who pointed
+the pipeline at new data needs to see, where the run ends, that a model did not learn or that TTA hurt it, with
+the key to change (the warnings are written by `deepsea.report.evaluate.diagnose`). It reads and never fails: a missing
+or unreadable evaluation is left out. Cluster jobs run with `--no-hooks`, so only the submitting Snakemake prints it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from deepsea.data.orientation import OrientationCheck, upright_warning
+from deepsea.errors import DeepseaError
+from deepsea.io import read_json
+
+
+def turns_images_over(runs: Mapping[str, Mapping], tta: Mapping) -> list[str]:
+    """What in a workflow config turns images over or mirrors them (so that orientation cannot tell classes apart):
+    rotation-invariant architectures, augmentation or test-time views that flip or turn by 90 degrees or more.
+
+    `runs` and `tta` as the Snakefile holds them, every default filled in by the config schema."""
+    found = []
+    for name, settings in runs.items():
+        augmentation = settings["augmentation"]
+        if settings["architecture"] != "plain":  # every other architecture is cyclic (nets/registry.py)
+            found.append(f"{name} is rotation-invariant ({settings['architecture']})")
+        elif augmentation["flip"] or augmentation["rotation"] >= 90:
+            found.append(f"{name}'s augmentation flips or turns the images")
+    if tta["flip"] or tta["rotation"] >= 90:
+        found.append("the test-time views flip or turn the images")
+    return found
+
+
+def data_summary(report_paths: Iterable[str | os.PathLike[str]], turned_by: Sequence[str] = ()) -> list[str]:
+    """One line per packed subset (results/data/*_report.json): what was read, so a surprise shows at the end.
+
+    `turned_by`: what in the config turns images over (`turns_images_over`), for the warning given
+    when the training images look upright."""
+    rows: list[str] = []
+    for path in map(Path, report_paths):
+        try:
+            report = read_json(path)
+            line = f"  {report['subset']}: {report['n_images']} image{'s' if report['n_images'] != 1 else ''}"
+            if report["per_class"]:
+                line += f" in {len(report['per_class'])} classes"
+            line += f", {report['min_side']}-{report['max_side']} px"
+            if report.get("background") == "dark":
+                line += ", dark background (stored inverted: data.background)"
+            if report.get("background_mismatch"):
+                line += f", WARNING {report['background_mismatch']}"
+            if report.get("upright_score") is not None:
+                check = OrientationCheck(report["upright_score"], report["upright_images"])
+                warning = upright_warning(check, turned_by)
+                if warning:
+                    line += f", WARNING {warning}"
+            if report.get("duplicates"):
+                copies = sum(len(group) for group in report["duplicates"])
+                line += f", {copies} identical copies in {len(report['duplicates'])} sets"
+                if report.get("duplicates_across_classes"):
+                    line += f" ({report['duplicates_across_classes']} across classes: label noise)"
+            if report.get("copies_of_training_images"):
+                line += f", {len(report['copies_of_training_images'])} identical to training images"
+            if report["skipped"]:
+                line += f", {len(report['skipped'])} bad file(s) skipped (listed in {path})"
+            if report["converted"]:
+                line += ", converted: " + ", ".join(f"{n} {kind}" for kind, n in report["converted"].items())
+            rows.append(line)
+        except (DeepseaError, OSError, ValueError, KeyError, TypeError):
+            continue  # the summary is a courtesy (see run_summary)
+    return ["deepsea: data (results/data/):", *rows] if rows else []
+
+
+def run_summary(eval_paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Lines of the summary for the evaluation files that exist (a run with one target leaves the others out)."""
+    rows: list[str] = []
+    problems: dict[str, list[str]] = {}  # fix -> the problems it answers, so a fix shared by many models shows once
+    for path in map(Path, eval_paths):
+        try:
+            scores = read_json(path)
+            name = path.stem if path.parent.name != "fused" else f"{path.stem} (fused)"
+            line = f"  {name:<36} {scores['valid']['log_loss']:.4f}"
+            if "centre" in scores:
+                line += f"   centre view {scores['centre']['log_loss']:.4f}"
+            rows.append(line + f"   class prior {scores['class_prior']['log_loss']:.4f}")
+            for warning in scores.get("warnings", []):
+                problems.setdefault(warning["fix"], []).append(f"  {name}: {warning['problem']}")
+        except (DeepseaError, OSError, ValueError, KeyError, TypeError):  # e.g. missing, malformed, older
+            continue  # not there yet, or written by an older version: the summary is a courtesy
+    if not rows:
+        return []
+    lines = ["deepsea: validation log loss (results/eval/):", *rows]
+    if problems:
+        lines.append(f"deepsea: {sum(map(len, problems.values()))} warning(s) about these results:")
+        for fix, found in problems.items():
+            lines += [*found, f"    -> {fix}"]
+    return lines
+
+
+def blend_summary(ensemble_path: str | os.PathLike[str], final_path: str | os.PathLike[str]) -> list[str]:
+    """The ensemble's blend and weights, and the final blend's fitted weight with the losses it chose between: so
+    the end of a run says whether the pseudo-label models were worth their share."""
+    lines: list[str] = []
+    try:
+        ens = read_json(ensemble_path)
+        weights = ", ".join(f"{name} {w:.3f}" for name, w in ens["weights"].items())
+        lines.append(
+            f"deepsea: weighted ensemble ({ensemble_path}): {ens['mean']} blend, valid log loss "
+            f"{ens['valid_log_loss']['weighted']:.4f} (in-sample); weights {weights}"
+        )
+    except (DeepseaError, OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # a courtesy, as run_summary
+    try:
+        if Path(final_path).exists():
+            fit = read_json(final_path)
+            losses = fit["valid_log_loss"]
+            lines.append(
+                f"deepsea: final blend ({final_path}): pseudo-label weight {fit['final_weight']:.2f}, valid log loss "
+                f"{losses['fitted']:.4f} (ensemble out-of-fold {losses['ensemble_out_of_fold']:.4f}, pseudo-label "
+                f"models {losses['pseudo_labels']:.4f}, half and half {losses['half_and_half']:.4f})"
+            )
+    except (DeepseaError, OSError, ValueError, KeyError, TypeError):
+        pass
+    return lines
