@@ -45,12 +45,12 @@ test-slurm: install  ## start a localhost SLURM (root, apt), run the profile tes
 	bash tests/slurm/setup_localhost_slurm.sh
 	$(BIN)/pytest -m slurm tests/slurm; status=$$?; bash tests/slurm/teardown_localhost_slurm.sh; exit $$status
 
-lint: install  ## ruff, snakefmt and snakemake --lint
+lint: install  ## ruff, mypy, snakefmt and snakemake --lint
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
 	$(BIN)/snakefmt --check Snakefile workflow
 	$(BIN)/snakemake --lint
 
-clean:  ## remove results (not the venv or the data)
-	rm -rf results/* .snakemake
-	git checkout -- results/README.md
+clean:  ## remove the results and Snakemake's records of them (not the venv or the data)
+	rm -rf results .snakemake

@@ -60,7 +60,7 @@ def write_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
     """Write arrays to an uncompressed .npz atomically (uncompressed: packing is I/O bound, not disk bound)."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
 
 
 def _map_stored_member(path: Path, name: str) -> np.ndarray | None:

@@ -214,14 +214,15 @@ def render(spec: ClassSpec, rng: np.random.Generator) -> np.ndarray:
     length = rng.uniform(*spec.length)
     u = length / 2 * SUPERSAMPLE
     side = int(math.ceil(length * 1.5 + 8)) * SUPERSAMPLE
-    ink = np.zeros((side, side), np.float32)
+    ink: np.ndarray = np.zeros((side, side), np.float32)
     FAMILIES[spec.family].draw(ink, u, rng)
     ink *= _texture(spec.texture, ink.shape, u, rng)
     for _ in range(int(rng.integers(0, 4))):  # debris specks, as real samples have: not part of the class
         centre = _pt(*(rng.uniform(0.05, 0.95, 2) * side))
         cv2.circle(ink, centre, int(rng.uniform(0.5, 2.5) * SUPERSAMPLE), rng.uniform(0.3, 0.9), -1)
     stretch = np.exp(rng.uniform(-np.log(1.25), np.log(1.25)))  # individuals differ in proportions
-    ink = cv2.warpAffine(ink, np.float32([[stretch, 0, side / 2 * (1 - stretch)], [0, 1, 0]]), (side, side))
+    stretching = np.array([[stretch, 0, side / 2 * (1 - stretch)], [0, 1, 0]], dtype=np.float32)
+    ink = cv2.warpAffine(ink, stretching, (side, side))
     if rng.random() < 0.5:
         ink = ink[::-1].copy()
     rotation = cv2.getRotationMatrix2D((side / 2, side / 2), rng.uniform(0, 360), 1.0)
@@ -307,7 +308,8 @@ def _write_test_labels(path: Path, labels: list[tuple[str, str]]) -> None:
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["image", "class"])
-    writer.writerows(sorted(labels, key=lambda row: int(row[0].split(".")[0])))
+    by_number = sorted(labels, key=lambda label: int(label[0].split(".")[0]))
+    writer.writerows(by_number)
     path.write_text(text.getvalue())
 
 

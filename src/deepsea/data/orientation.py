@@ -69,7 +69,7 @@ def check_orientation(pixels: Sequence[np.ndarray], labels: Sequence[int], seed:
     keep = np.flatnonzero(counts[labels_array] >= 2)
     if len(keep) == 0:
         return OrientationCheck(score=0.5, images=0)
-    thumbs = np.stack([thumbnail(pixels[i]) for i in keep])  # (n, size, size)
+    thumbs = np.stack([thumbnail(pixels[int(i)]) for i in keep])  # (n, size, size)
     kept_labels = labels_array[keep]
     class_sums = np.zeros((counts.size, THUMBNAIL, THUMBNAIL))
     np.add.at(class_sums, kept_labels, thumbs)

@@ -239,7 +239,7 @@ def _decode_all(
 ) -> tuple[_Decoded, list[dict[str, str]], dict[str, int]]:
     """Decode every file: (the readable images, the unreadable files with their reasons, conversions by kind)."""
     label_of = {name: i for i, name in enumerate(class_names)}
-    decoded, problems, converted = _Decoded(), [], {}
+    decoded, problems, converted = _Decoded(), list[dict[str, str]](), dict[str, int]()
     # OpenCV's decoders release the GIL, so threads decode in parallel without pickling pixels between processes.
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = pool.map(_decode, [p for p, _ in files], chunksize=64)

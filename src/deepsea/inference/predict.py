@@ -16,6 +16,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ from deepsea.errors import DeepseaError
 from deepsea.inference.views import TTASettings, make_views, views_to_json
 from deepsea.io import read_json
 from deepsea.means import combine
+from deepsea.nets.registry import Network
 from deepsea.predictions import Predictions
 from deepsea.training.model_file import load_model_and_snapshots
 
@@ -74,7 +76,7 @@ def _nhwc(x: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_views(
-    model: torch.nn.Module,
+    model: Network,
     images: ImageSet,
     norm: Normalisation,
     views: list[AffineParams],
@@ -85,7 +87,7 @@ def predict_views(
     chunk: int = 32,
     workers: int = 0,
     desc: str = "predict",
-    snapshots: Sequence[torch.nn.Module] = (),
+    snapshots: Sequence[Network] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """(views-averaged probabilities, centre-view probabilities), each (N, n_classes) float32.
 
@@ -94,7 +96,7 @@ def predict_views(
     arithmetically."""
     # channels_last: oneDNN (CPU) and cuDNN convolutions run faster on NHWC tensors (measured on CPU: 0.9 vs 1.7
     # ms per view for the demo convroll4, 43 vs 65 ms per image for the 13-layer model)
-    networks = [net.to(memory_format=torch.channels_last) for net in (model, *snapshots)]
+    networks = [net.to(memory_format=torch.channels_last) for net in (model, *snapshots)]  # type: ignore[call-overload]
     all_views = views if views == [CENTRE_VIEW] else [*views, CENTRE_VIEW]
     n_views = len(views)
     loader = DataLoader(
@@ -124,6 +126,7 @@ def predict_views(
         if averaged is None:
             averaged = np.zeros((len(images), logits.shape[3]), np.float32)
             centre = np.zeros_like(averaged)
+        assert centre is not None
         rows = slice(k * chunk, k * chunk + logits.shape[0])
         averaged[rows] = combine(logits[:, :, :n_views].reshape(len(logits), -1, logits.shape[3]), mean)
         centre[rows] = combine(logits[:, :, -1], "arithmetic")
@@ -183,7 +186,7 @@ def predict(
         desc=f"predict {name}/{subset}",
         snapshots=list(snapshots.values()),
     )
-    about = {"model": name, "subset": subset}
+    about: dict[str, Any] = {"model": name, "subset": subset}
     ids = images.ids.tolist()
     if out_centre is not None:
         Predictions(centre, ids, class_names, {**about, "views": views_to_json([CENTRE_VIEW])}).save(out_centre)

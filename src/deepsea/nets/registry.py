@@ -17,12 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from torch import nn
-
 from deepsea.data.augment import InputSpec
 from deepsea.errors import ConfigError
 from deepsea.nets.cyclic_net import CyclicConvNet, NetSpec, StreamSpec
 from deepsea.nets.plain import PlainConvNet
+
+Network = CyclicConvNet | PlainConvNet  # what build_model returns: an nn.Module with `inputs`, its input specs
 
 # The 13-layer model of the Deep Sea blog post's table: conv widths per stage, each stage ending in 3x3s2 max-pooling.
 CONVROLL4 = ((32, 16), (64, 32), (128, 128, 64), (256, 256, 128))
@@ -147,13 +147,13 @@ def build_family(
 
 def plain(
     n_classes: int, input_size: int, widths: tuple[int, ...] = (16, 32, 64), dense: int = 128, dropout: float = 0.5
-) -> nn.Module:
+) -> PlainConvNet:
     """The foundation's baseline without rotation invariance."""
     return PlainConvNet(n_classes, input_size, list(widths), dense, dropout)
 
 
 # Every family row is `build_family` with the row bound; its remaining keyword parameters are what `params:` accepts.
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+ARCHITECTURES: dict[str, Callable[..., Network]] = {
     "plain": plain,
     **{name: functools.partial(build_family, family) for name, family in FAMILY.items()},
 }
@@ -161,7 +161,7 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
 
 def build_model(
     architecture: str, n_classes: int, input_size: int, params: dict[str, Any], where: str = "model"
-) -> nn.Module:
+) -> Network:
     """Build `architecture` with `params`, naming the model entry in every error."""
     if architecture not in ARCHITECTURES:
         raise ConfigError(f"{where}.architecture: unknown '{architecture}'. Known: {sorted(ARCHITECTURES)}.")

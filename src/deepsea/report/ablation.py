@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from deepsea.blending.submission import read_labels, score_probabilities
 from deepsea.data.imageset import ImageSet
@@ -100,7 +101,7 @@ def ablation_table(
         share = f", weight {1 - weights[0] / sum(weights):.2f}" if weights else ""
         steps.append((f"+ pseudo-labels (final{share})", [final[0]], [final[1]]))
 
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     for k, (what, valid_paths, test_paths) in enumerate(steps, start=1):
         valid_loss, valid_acc = scorer.valid(valid_paths)
         test = scorer.test(test_paths)

@@ -73,7 +73,7 @@ def plot_image_sizes(train: ImageSet, test: ImageSet, out: str | os.PathLike[str
     bins = np.unique(np.geomspace(1, max(2, top), 40).round())
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, values in sides.items():
-        ax.hist(values, bins=bins, alpha=0.6, label=f"{name} (median {np.median(values):.0f} px)")
+        ax.hist(values, bins=bins.tolist(), alpha=0.6, label=f"{name} (median {np.median(values):.0f} px)")
     ax.set_xscale("log")
     ax.set_xlabel("longest side (px)")
     ax.set_ylabel("images")

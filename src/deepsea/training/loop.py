@@ -33,7 +33,7 @@ from deepsea.data.splits import Split
 from deepsea.device import resolve_device
 from deepsea.errors import DeepseaError, NonFiniteError
 from deepsea.io import atomic_path, read_json
-from deepsea.nets.registry import build_model
+from deepsea.nets.registry import Network, build_model
 from deepsea.training.checkpoint import Checkpoint, sigterm_requests_stop, training_fingerprint
 from deepsea.training.model_file import copy_early_layers, save_model
 from deepsea.training.pseudo_labels import (
@@ -80,7 +80,7 @@ def split_images(data: ImageSet, split_path: str | os.PathLike[str]) -> tuple[Im
 
 @torch.no_grad()
 def evaluate_centre(
-    model: nn.Module, images: ImageSet, norm: Normalisation, device: torch.device, batch_size: int = 256
+    model: Network, images: ImageSet, norm: Normalisation, device: torch.device, batch_size: int = 256
 ) -> tuple[float, float]:
     """Validation (log loss, accuracy) on centre views; NaN when the split has no validation images."""
     if len(images) == 0:
@@ -106,7 +106,7 @@ class _Run:
     class_names: list[str]
     train_set: ImageSet
     valid_set: ImageSet
-    model: nn.Module
+    model: Network
     norm: Normalisation
     pool: PseudoLabelPool | None
     optimizer: torch.optim.Optimizer
@@ -129,7 +129,7 @@ def _build_run(
     train_set, valid_set = split_images(data, split_path)
     model = build_model(
         settings.architecture, len(data.class_names), settings.input_size, settings.params, f"models.{settings.name}"
-    ).to(device, memory_format=torch.channels_last)  # NHWC, as predict.py: oneDNN and cuDNN convolve it faster
+    ).to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # NHWC, as predict.py: oneDNN and cuDNN convolve it faster
     norm = Normalisation.fit(train_set, model.inputs[0])
     if preinit_path is not None:
         copy_early_layers(model, preinit_path, settings)

@@ -19,7 +19,7 @@ from torch import nn
 from deepsea.data.batches import Normalisation
 from deepsea.errors import DeepseaError
 from deepsea.io import atomic_path
-from deepsea.nets.registry import build_model
+from deepsea.nets.registry import Network, build_model
 from deepsea.records import from_dict
 from deepsea.training.settings import ModelSettings
 
@@ -55,7 +55,7 @@ def save_model(
 
 def load_model(
     path: str | os.PathLike[str], device: torch.device
-) -> tuple[nn.Module, ModelSettings, Normalisation, list[str]]:
+) -> tuple[Network, ModelSettings, Normalisation, list[str]]:
     """A trained model ready for inference, with its settings, normalisation and class names."""
     model, settings, norm, class_names, _ = load_model_and_snapshots(path, device)
     return model, settings, norm, class_names
@@ -63,7 +63,7 @@ def load_model(
 
 def load_model_and_snapshots(
     path: str | os.PathLike[str], device: torch.device
-) -> tuple[nn.Module, ModelSettings, Normalisation, list[str], dict[int, nn.Module]]:
+) -> tuple[Network, ModelSettings, Normalisation, list[str], dict[int, Network]]:
     """`load_model`'s four, then the earlier networks of a snapshot ensemble (`train.snapshots`) by step (none for
     an ordinary model), from one read of the file."""
     if not Path(path).is_file():
@@ -77,7 +77,7 @@ def load_model_and_snapshots(
     return model, settings, Normalisation(**state["normalisation"]), state["class_names"], snapshots
 
 
-def _network(settings: ModelSettings, state: dict[str, Any], weights: dict, device: torch.device) -> nn.Module:
+def _network(settings: ModelSettings, state: dict[str, Any], weights: dict, device: torch.device) -> Network:
     model = build_model(
         settings.architecture,
         len(state["class_names"]),

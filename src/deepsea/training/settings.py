@@ -1,9 +1,9 @@
 """Typed settings for one model entry of the config, and their strict construction from a dict.
 
-The workflow validates the config against its JSON schema (which fills in defaults), then hands each stage the resolved settings of one model as JSON on the command line. This module turns that JSON back
-into dataclasses and refuses unknown keys by name, so a stage run by hand with a typo fails as clearly as the
-workflow does. The dataclass defaults mirror the schema defaults (a test keeps the two equal).
-"""
+The workflow validates the config against its JSON schema (which fills in defaults), then hands each stage the resolved
+settings of one model as JSON on the command line. This module turns that JSON back into dataclasses and refuses unknown
+keys by name, so a stage run by hand with a typo fails as clearly as the workflow does. The dataclass defaults mirror
+the schema defaults (a test keeps the two equal)."""
 
 from __future__ import annotations
 

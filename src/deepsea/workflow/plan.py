@@ -17,7 +17,10 @@ from deepsea.errors import ConfigError
 from deepsea.workflow import paths, runs, summary
 from deepsea.workflow.checks import check_config
 
-COMPACT = {"sort_keys": True, "separators": (",", ":")}  # settings JSON on command lines: stable, short
+
+def _compact_json(settings: Mapping[str, Any]) -> str:
+    """Settings as JSON on a command line: stable (sorted keys) and short."""
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"))
 
 
 def name_pattern(names: Iterable[str]) -> str:
@@ -60,11 +63,11 @@ class Plan:
         return runs.train_inputs(self.runs[wildcards.model], wildcards.model in self.pseudo_label_runs)
 
     def tta_json(self) -> str:
-        return json.dumps(self.config["tta"], **COMPACT)
+        return _compact_json(self.config["tta"])
 
     def fusion_json(self) -> str:
         settings = {key: value for key, value in self.config["fusion"].items() if key != "models"}
-        return json.dumps(settings, **COMPACT)
+        return _compact_json(settings)
 
     # data
 

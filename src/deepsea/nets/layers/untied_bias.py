@@ -28,7 +28,7 @@ class UntiedBiasConv2d(nn.Module):
         # in place: the convolution's backward needs its input and weight, not its output, so adding the bias into
         # the output is safe for autograd and saves a (B, C, S, S) allocation + pass (15% of a CPU TTA forward)
         out = self.conv(x)
-        bias = self.bias
+        bias: torch.Tensor = self.bias
         if memory_format_of(out) == torch.channels_last:
             # the bias in the maps' NHWC layout (a C*S*S copy, tiny): broadcasting the NCHW bias over NHWC maps
             # strides through memory and made the add 2.3x slower (~10% of a channels_last CPU TTA forward)
