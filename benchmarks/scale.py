@@ -78,7 +78,7 @@ def run_stage(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | N
     log_file = open(log_dir / f"{name}.log", "w")
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deepsea.cli.main", *argv],
+        [sys.executable, "-m", "deepsea.cli", *argv],
         stdout=log_file,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "deepsea.cli.main", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "deepsea.cli", *args], capture_output=True, text=True)
 
 
 def test_user_error_without_traceback(tmp_path: Path) -> None:

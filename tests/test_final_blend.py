@@ -11,7 +11,7 @@ from sklearn.metrics import log_loss as sklearn_log_loss
 
 from deepsea.blending.ensemble import blend, fit_weights, out_of_fold_blend, stratified_folds
 from deepsea.blending.final_weight import fit_final_weight
-from deepsea.cli.main import main
+from deepsea.cli import main
 from deepsea.data.imageset import ImageSet
 from deepsea.io import read_json
 from deepsea.predictions import Predictions

@@ -106,7 +106,7 @@ def test_no_slots_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_explicit_cuda_index_with_slots_is_refused(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    from deepsea.cli.main import main
+    from deepsea.cli import main
 
     monkeypatch.setenv("DEEPSEA_GPU_SLOTS", "2")
     argv = ["predict", "--model", "m.pt", "--data", "d.npz", "--subset", "test", "--out", "o.npy"]

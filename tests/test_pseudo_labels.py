@@ -200,7 +200,7 @@ def test_train_a_shard_model_from_the_cli(test_with_targets, tiny_packed, tmp_pa
         "train": {"steps": 8, "batch_size": 12, "eval_every": 4, "workers": 0},
         "pseudo_label": {"fraction": 0.5, "shard": 1, "shards": 3},
     }
-    base = [sys.executable, "-m", "deepsea.cli.main", "train", "--settings", json.dumps(settings)]
+    base = [sys.executable, "-m", "deepsea.cli", "train", "--settings", json.dumps(settings)]
     base += ["--data", str(tiny_packed["train"]), "--split", str(tiny_packed["split"])]
     base += ["--out", str(tmp_path / "m" / "model.pt"), "--log-csv", str(tmp_path / "m" / "log.csv")]
     pl_files = ["--test-data", str(tiny_packed["test"]), "--shards", str(tmp_path / "shards.json")]
@@ -222,7 +222,7 @@ def test_load_predictions_round_trip_for_combined(tmp_path: Path) -> None:
     paths = [_write(tmp_path / f"m{k}.npy", probs, ids) for k in range(2)]
     write_json(tmp_path / "shards.json", {"seed": 0, "shards": [["t1"], ["t2", "t3"]]})
     out = tmp_path / "combined.npy"
-    cmd = [sys.executable, "-m", "deepsea.cli.main", "combine-shards", "--pred", *map(str, paths)]
+    cmd = [sys.executable, "-m", "deepsea.cli", "combine-shards", "--pred", *map(str, paths)]
     cmd += ["--shards", str(tmp_path / "shards.json"), "--mode", "held_out", "--out", str(out)]
     subprocess.run(cmd, check=True, capture_output=True)
     result = Predictions.load(out)

@@ -99,7 +99,7 @@ def test_resume_after_kill_matches_uninterrupted(tiny_packed, tmp_path: Path) ->
     cmd = [
         sys.executable,
         "-m",
-        "deepsea.cli.main",
+        "deepsea.cli",
         "train",
         "--settings",
         json.dumps(s),

@@ -83,7 +83,7 @@ def test_unknown_model_and_mistyped_key_are_named(tmp_path: Path) -> None:
 
 def _deepsea(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "deepsea.cli.main", *args], cwd=workdir, env=CPU_ONLY, capture_output=True, text=True
+        [sys.executable, "-m", "deepsea.cli", *args], cwd=workdir, env=CPU_ONLY, capture_output=True, text=True
     )
 
 

@@ -162,7 +162,7 @@ def test_killed_prediction_leaves_no_output(tiny_packed, tmp_path: Path) -> None
     cmd = [
         sys.executable,
         "-m",
-        "deepsea.cli.main",
+        "deepsea.cli",
         "predict",
         "--model",
         str(tmp_path / "model.pt"),

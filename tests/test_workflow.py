@@ -350,7 +350,7 @@ def test_logged_command_reproduces_the_rule_by_hand(
         pairs[argv[at]] = str(tmp_path / Path(argv[at]).name) if option != "--out-dir" else str(tmp_path / "dir")
         argv[at] = pairs[argv[at]]
     result = subprocess.run(
-        [sys.executable, "-m", "deepsea.cli.main", *argv[1:]], cwd=workdir, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "deepsea.cli", *argv[1:]], cwd=workdir, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
     for original, by_hand in pairs.items():

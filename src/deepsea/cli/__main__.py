@@ -2,6 +2,6 @@
 
 import sys
 
-from deepsea.cli.main import main
+from deepsea.cli import main
 
 sys.exit(main())

@@ -6,12 +6,14 @@ import argparse
 import logging
 
 from deepsea.cli.common import AddCommand
+from deepsea.data.demo import DemoSettings  # the defaults of the options: the settings' own
+from deepsea.data.features import FeatureSettings
 
 log = logging.getLogger("deepsea")
 
 
 def _cmd_make_demo_data(a: argparse.Namespace) -> None:
-    from deepsea.data.demo import DemoSettings, make_demo_data
+    from deepsea.data.demo import make_demo_data
 
     make_demo_data(
         a.out,
@@ -59,7 +61,7 @@ def _cmd_split(a: argparse.Namespace) -> None:
 
 
 def _cmd_extract_features(a: argparse.Namespace) -> None:
-    from deepsea.data.features import FeatureSettings, extract_features
+    from deepsea.data.features import extract_features
 
     settings = FeatureSettings(tuple(a.groups), a.haralick_levels)
     extract_features(a.data, a.out, a.report, settings, workers=a.workers)
@@ -79,11 +81,15 @@ def _cmd_shard_test(a: argparse.Namespace) -> None:
 def add_commands(add: AddCommand) -> None:
     p = add("make-demo-data", _cmd_make_demo_data, "generate the synthetic plankton-like demo data set")
     p.add_argument("--out", default="data/demo", help="output folder (default: data/demo)")
-    p.add_argument("--n-train", type=int, default=1000, help="training images (default 1000)")
-    p.add_argument("--n-test", type=int, default=500, help="test images (default 500)")
-    p.add_argument("--classes", type=int, default=10, help="number of classes (default 10; 121 as NDSB)")
-    p.add_argument("--imbalance", type=float, default=0.35, help="geometric decay of class sizes (default 0.35)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-train", type=int, default=DemoSettings.n_train, help="training images (default %(default)s)")
+    p.add_argument("--n-test", type=int, default=DemoSettings.n_test, help="test images (default %(default)s)")
+    p.add_argument(
+        "--classes", type=int, default=DemoSettings.n_classes, help="classes (default %(default)s; NDSB: 121)"
+    )
+    p.add_argument(
+        "--imbalance", type=float, default=DemoSettings.imbalance, help="decay of class sizes (default %(default)s)"
+    )
+    p.add_argument("--seed", type=int, default=DemoSettings.seed)
     p.add_argument("--workers", type=int, default=1, help="processes drawing images")
 
     p = add("pack", _cmd_pack, "read, validate and pack a folder of images (NDSB layout)")
@@ -114,10 +120,12 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument(
         "--groups",
         nargs="+",
-        default=["size", "moments", "haralick"],
+        default=list(FeatureSettings.groups),
         help="size moments haralick hu zernike lbp pftas",
     )
-    p.add_argument("--haralick-levels", type=int, default=32, help="grey levels for Haralick (2-256)")
+    p.add_argument(
+        "--haralick-levels", type=int, default=FeatureSettings.haralick_levels, help="Haralick grey levels (2-256)"
+    )
     p.add_argument("--out", required=True, help="features .npz to write (ids, names, groups, values)")
     p.add_argument("--report", required=True, help="JSON report (which image/group values were filled)")
     p.add_argument("--workers", type=int, default=1, help="processes")
