@@ -1,12 +1,13 @@
 # deepsea: the Deep Sea NDSB solution as one Snakemake DAG. Run: snakemake --cores N final_submission
 from snakemake.utils import min_version, validate
 
+from deepsea.workflow import paths
 from deepsea.workflow.config import replace_named_sections
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+configfile: paths.CONFIG
 
 
 # A --configfile with its own `models:` (or pseudo_labels.models) replaces the demo's entries instead of merging
@@ -14,7 +15,7 @@ configfile: "config.yaml"
 replace_named_sections(config, workflow.overwrite_configfiles)
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+validate(config, paths.SCHEMA)
 
 
 report: "workflow/report/workflow.rst"

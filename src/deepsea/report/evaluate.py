@@ -48,18 +48,15 @@ def evaluate(
         "confusion": {"classes": class_names, "rows_true_columns_predicted": confusion.tolist()},
     }
     message = f"valid log loss {result['valid']['log_loss']:.4f}"
-    if centre_path is not None:
-        centre_labels, centre_probs, _ = _validation_predictions(centre_path, data, split, str(split_path))
-        result["centre"] = score(centre_labels, centre_probs)
-        result["tta_gain"] = result["centre"]["log_loss"] - result["valid"]["log_loss"]
-        result["tta_gain_se"] = _gain_se(centre_labels, centre_probs, labels, probs)
-        message += f" (centre view {result['centre']['log_loss']:.4f})"
-    if unfused_path is not None:
-        unfused_labels, unfused_probs, _ = _validation_predictions(unfused_path, data, split, str(split_path))
-        result["unfused"] = score(unfused_labels, unfused_probs)
-        result["fusion_gain"] = result["unfused"]["log_loss"] - result["valid"]["log_loss"]
-        result["fusion_gain_se"] = _gain_se(unfused_labels, unfused_probs, labels, probs)
-        message += f" (unfused {result['unfused']['log_loss']:.4f})"
+    before = (("centre", "tta_gain", "centre view", centre_path), ("unfused", "fusion_gain", "unfused", unfused_path))
+    for name, gain, label, path in before:  # the same images one step earlier: what TTA, what fusion gained
+        if path is None:
+            continue
+        before_labels, before_probs, _ = _validation_predictions(path, data, split, str(split_path))
+        result[name] = score(before_labels, before_probs)
+        result[gain] = result[name]["log_loss"] - result["valid"]["log_loss"]
+        result[f"{gain}_se"] = _gain_se(before_labels, before_probs, labels, probs)
+        message += f" ({label} {result[name]['log_loss']:.4f})"
     result["warnings"] = diagnose(result)
     write_json(out, result)
     log.info(

@@ -1,8 +1,8 @@
 """The workflow's config outside Snakemake, built exactly as the Snakefile builds it, for commands that take
 `--config` (`deepsea train --config my.yaml --model NAME`): the embedded config.yaml of the workflow folder, the
-user's files merged over it as `snakemake --configfile` merges them (named sections replaced:
-config_layers.py), then validated by the workflow's JSON schema with its defaults filled in (Snakemake's own
-`validate`), then the cross-key checks (config_checks.py)."""
+user's files merged over it as `snakemake --configfile` merges them (named sections replaced: config.py), then
+validated by the workflow's JSON schema with its defaults filled in (Snakemake's own `validate`), then the cross-key
+checks (checks.py). The file names are the Snakefile's (paths.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from deepsea.errors import ConfigError
+from deepsea.workflow import paths
 from deepsea.workflow.checks import check_config
 from deepsea.workflow.config import load_yaml, replace_named_sections
 from deepsea.workflow.runs import all_runs
 
-EMBEDDED = "config.yaml"
-SCHEMA = Path("workflow/schemas/config.schema.yaml")
+EMBEDDED = paths.CONFIG
+SCHEMA = Path(paths.SCHEMA)
 
 
 def load_workflow_config(
