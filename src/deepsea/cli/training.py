@@ -104,26 +104,30 @@ def add_commands(add: AddCommand) -> None:
         "train one model run: from explicit --settings and paths (what the workflow's rule passes), or a config's "
         "model by name (--config FILE --model NAME, as its Snakemake job would)",
     )
-    p.add_argument(
+    by_name = p.add_argument_group("a config's model by name")
+    by_name.add_argument(
         "--config",
         nargs="+",
         action="extend",
         metavar="FILE",
         help="config file(s) merged over the workflow's config.yaml, as snakemake --configfile (with --model)",
     )
-    p.add_argument("--model", help="with --config: the model run to train (an entry, <entry>_bag<seed>, <pl>_shard<k>)")
-    p.add_argument("--workdir", default=".", help="with --config: the workflow folder (Snakefile, config.yaml)")
-    p.add_argument("--settings", help="the model's settings as JSON, or a JSON file")
-    p.add_argument("--data", help="packed training data (.npz)")
-    p.add_argument("--split", help="split JSON the model trains on")
-    p.add_argument("--out", help="model file to write (model.pt; with --config: results/models/<model>/model.pt)")
-    p.add_argument("--log-csv", help="training log CSV to write (with --config: train_log.csv beside --out)")
-    p.add_argument("--preinit", help="trained model whose matching convolution layers initialise this one")
-    p.add_argument("--test-data", help="pseudo-label model: packed test images (.npz)")
-    p.add_argument("--shards", help="pseudo-label model: the test shards JSON (deepsea shard-test)")
-    p.add_argument("--pseudo-labels", help="pseudo-label model: the ensemble's test predictions (soft targets)")
-    p.add_argument("--device", help="auto, cpu or cuda[:N] (default: auto; with --config: the config's device)")
-    p.add_argument("--threads", type=int, help="torch threads (default 1; with --config: threads.train)")
+    by_name.add_argument("--model", help="the model run to train (an entry, <entry>_bag<seed>, <pl>_shard<k>)")
+    by_name.add_argument("--workdir", default=".", help="the workflow folder (Snakefile, config.yaml)")
+    explicit = p.add_argument_group("explicit settings and files (what the workflow's rule passes)")
+    explicit.add_argument("--settings", help="the model's settings as JSON, or a JSON file")
+    explicit.add_argument("--data", help="packed training data (.npz)")
+    explicit.add_argument("--split", help="split JSON the model trains on")
+    explicit.add_argument("--preinit", help="trained model whose matching convolution layers initialise this one")
+    pseudo = p.add_argument_group("a pseudo-label model's test images (with the explicit files)")
+    pseudo.add_argument("--test-data", help="packed test images (.npz)")
+    pseudo.add_argument("--shards", help="the test shards JSON (deepsea shard-test)")
+    pseudo.add_argument("--pseudo-labels", help="the ensemble's test predictions (soft targets)")
+    outputs = p.add_argument_group("outputs and where it runs (with --config: the job's unless given)")
+    outputs.add_argument("--out", help="model file to write (model.pt; with --config: the workflow's)")
+    outputs.add_argument("--log-csv", help="training log CSV to write (with --config: train_log.csv beside --out)")
+    outputs.add_argument("--device", help="auto, cpu or cuda[:N] (default: auto; with --config: the config's device)")
+    outputs.add_argument("--threads", type=int, help="torch threads (default 1; with --config: threads.train)")
 
     p = add("augment-grid", _cmd_augment_grid, "PNG grid of augmented training samples of one model entry")
     p.add_argument("--settings", required=True, help="the model's settings as JSON, or a JSON file")
