@@ -88,7 +88,8 @@ def test_fit_final_weight_and_average_from_the_cli(tiny_packed: dict[str, Path],
     inputs = ["--ensemble-valid", str(tmp_path / "m0.npy"), str(tmp_path / "m1.npy")]
     rest = ["--pseudo-labels", str(tmp_path / "pl.npy"), "--data", str(tiny_packed["train"]), "--out", str(blend_json)]
     weights_arg = ["--ensemble-weights", str(tmp_path / "weights.json")]
-    assert main(["fit-final-weight", *inputs, *weights_arg, "--folds", "3", "--seed", "7", *rest]) == 0
+    always_fitted = ["--min-gain-se", "0"]  # the fitted weight whatever it gains (the adoption: test_adoption.py)
+    assert main(["fit-final-weight", *inputs, *weights_arg, "--folds", "3", "--seed", "7", *always_fitted, *rest]) == 0
     fitted = read_json(blend_json)
     w = fitted["final_weight"]
     assert fitted["weights"] == [1 - w, w] and fitted["valid_images"] == len(ids)

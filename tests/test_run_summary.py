@@ -65,6 +65,19 @@ def test_blend_lines_say_what_the_ensemble_and_the_final_weight_chose(tmp_path: 
     assert "geometric blend, valid log loss 0.2001 (in-sample); weights a 0.250, b 0.750" in lines[0]
     assert "pseudo-label weight 0.12, valid log loss 0.2100 (ensemble out-of-fold 0.2116" in lines[1]
     assert blend_summary(ensemble, tmp_path / "none.json") == lines[:1]  # a fixed final_weight: no blend.json
+    # with the adoption (the ensemble and the final weight fell back to the uniform choice): said, with why
+    reason = "uniform: the fitted blend gains +0.0030 log loss over the uniform one on 80 images it was not fitted on"
+    adoption = {"adopted": "uniform", "reason": reason}
+    uniform = {"weighted": 0.19, "used": 0.2227}
+    ensemble.write_text(json.dumps({"mean": "arithmetic", "weights": {"a": 0.5, "b": 0.5}, "adoption": adoption,
+                                    "valid_log_loss": uniform}))  # fmt: skip
+    final.write_text(
+        json.dumps({"final_weight": 0.5, "valid_log_loss": {**losses, "used": 0.22}, "adoption": adoption})
+    )
+    lines = blend_summary(ensemble, final)
+    assert "arithmetic blend, valid log loss 0.2227 (uniform: nothing fitted); weights a 0.500, b 0.500" in lines[0]
+    assert lines[1] == f"    -> weights {reason}"
+    assert "pseudo-label weight 0.50, valid log loss 0.2200" in lines[2] and lines[3] == f"    -> weight {reason}"
     ensemble.write_text("{not json")
     assert blend_summary(ensemble, tmp_path / "none.json") == []
 

@@ -29,7 +29,9 @@ rule ensemble:
         folds=config["ensemble"]["folds"],
         seed=config["ensemble"]["seed"],
         mean=config["ensemble"]["mean"],
+        min_gain_se=config["decisions"]["min_gain_se"],
         out_dir=lambda w, output: Path(output.weights).parent,
     shell:
         "deepsea ensemble --names {params.names} --valid {input.valid} --test {input.test} --data {input.data} "
-        "--folds {params.folds} --seed {params.seed} --mean {params.mean} --out-dir {params.out_dir} > {log} 2>&1"
+        "--folds {params.folds} --seed {params.seed} --mean {params.mean} --out-dir {params.out_dir} "
+        "--min-gain-se {params.min_gain_se} > {log} 2>&1"

@@ -77,10 +77,11 @@ rule fit_final_weight:
     params:
         folds=config["ensemble"]["folds"],
         seed=config["ensemble"]["seed"],
+        min_gain_se=config["decisions"]["min_gain_se"],
     shell:
         "deepsea fit-final-weight --ensemble-valid {input.ensemble_valid} --ensemble-weights {input.ensemble_weights} "
         "--pseudo-labels {input.pseudo_labels} --data {input.data} --folds {params.folds} --seed {params.seed} "
-        "--out {output} > {log} 2>&1"
+        "--min-gain-se {params.min_gain_se} --out {output} > {log} 2>&1"
 
 
 rule final_blend:

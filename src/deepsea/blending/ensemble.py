@@ -21,6 +21,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp, softmax
 
+from deepsea.blending.adoption import MIN_GAIN_SE, adopt_if_better
 from deepsea.errors import ConfigError, DataMismatchError
 from deepsea.metrics import KAGGLE_EPS, log_loss
 from deepsea.predictions import Predictions
@@ -165,11 +166,14 @@ def ensemble(
     folds: int = 5,
     seed: int = 0,
     mean: str = "auto",
+    min_gain_se: float = MIN_GAIN_SE,
 ) -> dict:
     """Fit weights on validation predictions; return weights, the blends' scores, the CV table and predictions.
 
     `mean`: 'arithmetic', 'geometric', or 'auto': the one whose blend of all models has the lower cross-validated
-    loss (ties go to the original's arithmetic mean). Both are fitted and reported either way.
+    loss (ties go to the original's arithmetic mean). Both are fitted and reported either way. The fitted weights
+    are used only where their out-of-fold blend beats the uniform blend by more than `min_gain_se` standard errors
+    (adoption.py); otherwise the ensemble is the uniform arithmetic blend, and `adoption` says why.
     """
     if mean not in (*MEANS, "auto"):
         raise ConfigError(f"ensemble.mean: 'auto', 'arithmetic' or 'geometric', got '{mean}'.")
@@ -183,23 +187,29 @@ def ensemble(
     cv = [row for m in MEANS for row in cross_validate(p_valid, y, folds, seed, m)]
     cv_all = {row["mean"]: row["cv_log_loss"] for row in cv if row["top_k"] == len(names)}
     chosen = mean if mean != "auto" else min(MEANS, key=lambda m: (cv_all[m], MEANS.index(m)))
-    weights = fitted[chosen]
+    # the fitted weights only where their out-of-fold blend beats equal weights by more than its standard error
+    oof = out_of_fold_blend(p_valid, y, folds, seed, chosen)
+    adoption = adopt_if_better(y, oof, blend(p_valid, uniform), min_gain_se)
+    used_mean, weights = (chosen, fitted[chosen]) if adoption.adopted == "fitted" else ("arithmetic", uniform)
     weighted_valid = {m: blend(p_valid, fitted[m], m) for m in MEANS}
     weighted_loss = {m: log_loss(y, weighted_valid[m]) for m in MEANS}
     return {
-        "mean": chosen,
+        "mean": used_mean,
         "weights": dict(zip(names, weights.tolist(), strict=True)),
+        "adoption": {**adoption.to_json(), "fitted_mean": chosen},
         "valid_log_loss": {
             "weighted": weighted_loss[chosen],
+            "weighted_out_of_fold": log_loss(y, oof),
             **{f"weighted_{m}": weighted_loss[m] for m in MEANS},
             "uniform": log_loss(y, blend(p_valid, uniform)),
             "geometric": log_loss(y, geometric_blend(p_valid)),
+            "used": log_loss(y, blend(p_valid, weights, used_mean)),
             **{f"model:{n}": log_loss(y, p_valid[m]) for m, n in enumerate(names)},
         },
         "weights_by_mean": {m: dict(zip(names, fitted[m].tolist(), strict=True)) for m in MEANS},
         "cv": cv,
-        "valid": Predictions(weighted_valid[chosen], ids, classes),
-        "test": Predictions(blend(p_test, weights, chosen), test_ids, classes),
+        "valid": Predictions(blend(p_valid, weights, used_mean), ids, classes),
+        "test": Predictions(blend(p_test, weights, used_mean), test_ids, classes),
     }
 
 
@@ -213,6 +223,7 @@ def run_ensemble(
     folds: int = 5,
     seed: int = 0,
     mean: str = "auto",
+    min_gain_se: float = MIN_GAIN_SE,
 ) -> dict:
     """File-level stage: load predictions, fit, write weights.json, cv.csv, valid.npy and test.npy."""
     from pathlib import Path
@@ -232,23 +243,32 @@ def run_ensemble(
         folds=folds,
         seed=seed,
         mean=mean,
+        min_gain_se=min_gain_se,
     )
     out = Path(out_dir)
     for subset in ("valid", "test"):
-        result[subset].meta = {"ensemble": result["weights"], "mean": result["mean"]}
+        result[subset].meta = {
+            "ensemble": result["weights"],
+            "mean": result["mean"],
+            "adopted": result["adoption"]["adopted"],
+        }
         result[subset].save(out / f"{subset}.npy")
     with atomic_path(out / "cv.csv") as tmp:
         rows = "".join(f"{r['mean']},{r['top_k']},{r['cv_log_loss']:.6f}\n" for r in result["cv"])
         tmp.write_text("mean,top_k,cv_log_loss\n" + rows)
-    summary = {k: result[k] for k in ("mean", "weights", "valid_log_loss", "weights_by_mean", "cv")}
+    summary = {k: result[k] for k in ("mean", "weights", "adoption", "valid_log_loss", "weights_by_mean", "cv")}
     write_json(out / "weights.json", summary)
     log.info(
-        "ensemble of %d models, %s blend: valid log loss weighted %.4f, uniform %.4f, geometric %.4f; weights %s",
+        "ensemble of %d models: %s blend, valid log loss %.4f (fitted %s blend: in-sample %.4f, out of fold %.4f; "
+        "uniform %.4f); weights %s",
         len(names),
         result["mean"],
+        result["valid_log_loss"]["used"],
+        result["adoption"]["fitted_mean"],
         result["valid_log_loss"]["weighted"],
+        result["valid_log_loss"]["weighted_out_of_fold"],
         result["valid_log_loss"]["uniform"],
-        result["valid_log_loss"]["geometric"],
         {k: round(v, 3) for k, v in result["weights"].items()},
     )
+    log.info("ensemble weights: %s", result["adoption"]["reason"])
     return summary

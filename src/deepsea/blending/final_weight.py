@@ -23,6 +23,7 @@ import os
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from deepsea.blending.adoption import MIN_GAIN_SE, adopt_if_better
 from deepsea.blending.ensemble import MEANS, out_of_fold_blend
 from deepsea.data.imageset import ImageSet
 from deepsea.errors import DataMismatchError
@@ -69,29 +70,41 @@ def run_fit_final_weight(
     *,
     folds: int = 5,
     seed: int = 0,
+    min_gain_se: float = MIN_GAIN_SE,
 ) -> dict:
-    """File-level stage: blend the ensembled models' validation predictions out of fold (the ensemble's folds and
-    mean), fit the weight against the pseudo-label entries' mean, and write it, with the losses it chose between,
-    as JSON; `deepsea average --weights-from` reads its `weights` (the ensemble's first, then one share per
-    pseudo-label entry, the order of the final blend's inputs).
+    """File-level stage: blend the ensembled models' validation predictions out of fold (the ensemble's folds and mean;
+    the uniform blend where the ensemble adopted it), fit the weight against the pseudo-label entries' mean, keep it
+    only where it beats the original's 0.5 by more than `min_gain_se` standard errors (adoption.py), and write the
+    weight used, with the losses it chose between, as JSON; `deepsea average --weights-from` reads its `weights` (the
+    ensemble's first, then one share per pseudo-label entry, the order of the final blend's inputs).
 
     The out-of-fold blend is computed here rather than by the ensemble stage so that the ensemble's outputs, which
     the (costly) pseudo-label models train on, are the same whether or not the weight is fitted."""
     if not pseudo_label_paths:
         raise DataMismatchError("fit-final-weight: give at least one pseudo-label entry's validation prediction.")
-    mean = read_json(ensemble_weights_path).get("mean")
+    summary = read_json(ensemble_weights_path)
+    mean = summary.get("adoption", {}).get("fitted_mean", summary.get("mean"))
+    ensemble_adopted = summary.get("adoption", {}).get("adopted", "fitted")
     if mean not in MEANS:
         raise DataMismatchError(f"fit-final-weight: {ensemble_weights_path} names no blend mean; rerun the ensemble.")
     predictions = list(load_aligned([*ensemble_valid_paths, *pseudo_label_paths]))
     labels = _labels_of(predictions[0], data_path)
     n_models = len(ensemble_valid_paths)
     models = np.stack([p.probs.astype(np.float64) for p in predictions[:n_models]])
-    ensemble = out_of_fold_blend(models, labels, folds, seed, mean)
+    if ensemble_adopted == "fitted":
+        ensemble = out_of_fold_blend(models, labels, folds, seed, mean)
+    else:  # the ensemble is the uniform blend: nothing was fitted, so it is honest as it is
+        ensemble = models.mean(axis=0)
     pseudo = np.mean([p.probs.astype(np.float64) for p in predictions[n_models:]], axis=0)
-    weight = fit_final_weight(ensemble, pseudo, labels)
+    fitted = fit_final_weight(ensemble, pseudo, labels)
+    # fitted on these images itself (one number): adopted only where it clearly beats the original's half and half
+    adoption = adopt_if_better(labels, fitted * pseudo + (1 - fitted) * ensemble, (pseudo + ensemble) / 2, min_gain_se)
+    weight = fitted if adoption.adopted == "fitted" else 0.5
     n = len(pseudo_label_paths)
     result = {
         "final_weight": weight,
+        "fitted_weight": fitted,
+        "adoption": adoption.to_json(),
         "weights": [1.0 - weight] + [weight / n] * n,
         "ensemble": {"models": list(map(str, ensemble_valid_paths)), "mean": mean, "folds": folds, "seed": seed},
         "pseudo_labels": list(map(str, pseudo_label_paths)),
@@ -100,7 +113,8 @@ def run_fit_final_weight(
             "ensemble_out_of_fold": blend_loss(ensemble, pseudo, labels, 0.0),
             "pseudo_labels": blend_loss(ensemble, pseudo, labels, 1.0),
             "half_and_half": blend_loss(ensemble, pseudo, labels, 0.5),
-            "fitted": blend_loss(ensemble, pseudo, labels, weight),
+            "fitted": blend_loss(ensemble, pseudo, labels, fitted),
+            "used": blend_loss(ensemble, pseudo, labels, weight),
         },
     }
     write_json(out_path, result)
@@ -111,12 +125,14 @@ def run_fit_final_weight(
 def _log_fit(result: dict, out_path: str | os.PathLike[str]) -> None:
     losses = result["valid_log_loss"]
     log.info(
-        "final blend: pseudo-label weight %.3f (validation log loss %.4f; ensemble out-of-fold %.4f, pseudo-label "
-        "models %.4f, half and half %.4f) -> %s",
+        "final blend: pseudo-label weight %.3f (fitted %.3f; validation log loss %.4f; ensemble out-of-fold %.4f, "
+        "pseudo-label models %.4f, half and half %.4f) -> %s",
         result["final_weight"],
-        losses["fitted"],
+        result["fitted_weight"],
+        losses["used"],
         losses["ensemble_out_of_fold"],
         losses["pseudo_labels"],
         losses["half_and_half"],
         out_path,
     )
+    log.info("final blend weight: %s", result["adoption"]["reason"].replace("fitted blend", "fitted weight"))

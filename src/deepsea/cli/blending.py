@@ -58,14 +58,24 @@ def _cmd_fuse(a: argparse.Namespace) -> None:
 def _cmd_ensemble(a: argparse.Namespace) -> None:
     from deepsea.blending.ensemble import run_ensemble
 
-    run_ensemble(a.names, a.valid, a.test, a.data, a.out_dir, folds=a.folds, seed=a.seed, mean=a.mean)
+    run_ensemble(
+        a.names, a.valid, a.test, a.data, a.out_dir, folds=a.folds, seed=a.seed, mean=a.mean,
+        min_gain_se=a.min_gain_se,
+    )  # fmt: skip
 
 
 def _cmd_fit_final_weight(a: argparse.Namespace) -> None:
     from deepsea.blending.final_weight import run_fit_final_weight
 
     run_fit_final_weight(
-        a.ensemble_valid, a.ensemble_weights, a.pseudo_labels, a.data, a.out, folds=a.folds, seed=a.seed
+        a.ensemble_valid,
+        a.ensemble_weights,
+        a.pseudo_labels,
+        a.data,
+        a.out,
+        folds=a.folds,
+        seed=a.seed,
+        min_gain_se=a.min_gain_se,
     )
 
 
@@ -85,6 +95,17 @@ def _cmd_score(a: argparse.Namespace) -> None:
     print(json.dumps(result, indent=2))
     if a.out:
         write_json(a.out, result)
+
+
+def _add_min_gain_se(parser: argparse.ArgumentParser) -> None:
+    from deepsea.blending.adoption import MIN_GAIN_SE
+
+    parser.add_argument(
+        "--min-gain-se",
+        type=float,
+        default=MIN_GAIN_SE,
+        help="use the fitted blend only where it beats the uniform one by this many standard errors (0: always)",
+    )
 
 
 def _add_model_blends(add: AddCommand) -> None:
@@ -129,6 +150,7 @@ def _add_model_blends(add: AddCommand) -> None:
         help="weighted arithmetic (the original) or geometric blend; auto: the lower cross-validated loss",
     )
     p.add_argument("--out-dir", required=True, help="writes weights.json, cv.csv, valid.npy, test.npy")
+    _add_min_gain_se(p)
 
 
 def _add_final_blend(add: AddCommand) -> None:
@@ -140,6 +162,7 @@ def _add_final_blend(add: AddCommand) -> None:
     p.add_argument("--folds", type=int, default=5, help="the ensemble's folds (its out-of-fold blend)")
     p.add_argument("--seed", type=int, default=0, help="the ensemble's fold seed")
     p.add_argument("--out", required=True, help="JSON to write: the weight, the blend weights, the losses compared")
+    _add_min_gain_se(p)
 
     p = add("submit", _cmd_submit, "average test predictions into a validated, gzipped submission CSV")
     p.add_argument("--pred", required=True, nargs="+", help="test predictions .npy (averaged)")

@@ -94,8 +94,10 @@ def ablation_table(
             (f"uniform blend of {len(models)} models", [m.fused_valid for m in models], [m.fused_test for m in models])
         )
     if ensemble:
-        mean = read_json(meta_path(ensemble[0])).get("mean", "arithmetic")
-        steps.append((f"weighted ensemble ({mean} blend)", [ensemble[0]], [ensemble[1]]))
+        meta = read_json(meta_path(ensemble[0]))
+        fitted = meta.get("adopted", "fitted") == "fitted"
+        what = f"weighted ensemble ({meta.get('mean', 'arithmetic')} blend)" if fitted else "ensemble: uniform blend"
+        steps.append((what + ("" if fitted else " (fitted weights not adopted)"), [ensemble[0]], [ensemble[1]]))
     if final:
         weights = read_json(meta_path(final[0])).get("weights")  # the ensemble's first, then the pseudo-labels'
         share = f", weight {1 - weights[0] / sum(weights):.2f}" if weights else ""

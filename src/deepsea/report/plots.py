@@ -257,7 +257,11 @@ def plot_ensemble(
     w_ax.set_yticks(np.arange(len(names)), names, fontsize=8)
     w_ax.invert_yaxis()
     w_ax.set_xlabel("weight (on the simplex)")
-    w_ax.set_title(f"ensemble weights fitted on validation ({chosen} blend)")
+    adoption = summary.get("adoption", {"adopted": "fitted"})
+    used = "fitted on validation"
+    if adoption["adopted"] != "fitted":
+        used = f"uniform (the fitted ones did not gain > {adoption['min_gain_se']:g} SE)"
+    w_ax.set_title(f"ensemble weights used: {used} ({chosen} blend)", fontsize=10)
     for mean, cv in curves.items():
         ks, losses = zip(*cv, strict=True)
         cv_ax.plot(ks, losses, marker="o", label=f"{mean} blend" + (" (used)" if mean == chosen else ""))

@@ -106,21 +106,27 @@ def blend_summary(ensemble_path: str | os.PathLike[str], final_path: str | os.Pa
     try:
         ens = read_json(ensemble_path)
         weights = ", ".join(f"{name} {w:.3f}" for name, w in ens["weights"].items())
+        losses, fitted = ens["valid_log_loss"], ens.get("adoption", {}).get("adopted", "fitted") == "fitted"
+        used = f"{losses.get('used', losses['weighted']):.4f} ({'in-sample' if fitted else 'uniform: nothing fitted'})"
         lines.append(
-            f"deepsea: weighted ensemble ({ensemble_path}): {ens['mean']} blend, valid log loss "
-            f"{ens['valid_log_loss']['weighted']:.4f} (in-sample); weights {weights}"
+            f"deepsea: ensemble ({ensemble_path}): {ens['mean']} blend, valid log loss {used}; weights {weights}"
         )
+        if "adoption" in ens:
+            lines.append(f"    -> weights {ens['adoption']['reason']}")
     except (DeepseaError, OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # a courtesy, as run_summary
     try:
         if Path(final_path).exists():
             fit = read_json(final_path)
             losses = fit["valid_log_loss"]
+            used = losses.get("used", losses["fitted"])
             lines.append(
                 f"deepsea: final blend ({final_path}): pseudo-label weight {fit['final_weight']:.2f}, valid log loss "
-                f"{losses['fitted']:.4f} (ensemble out-of-fold {losses['ensemble_out_of_fold']:.4f}, pseudo-label "
-                f"models {losses['pseudo_labels']:.4f}, half and half {losses['half_and_half']:.4f})"
+                f"{used:.4f} (ensemble out-of-fold {losses['ensemble_out_of_fold']:.4f}, pseudo-label models "
+                f"{losses['pseudo_labels']:.4f}, half and half {losses['half_and_half']:.4f})"
             )
+            if "adoption" in fit:
+                lines.append(f"    -> weight {fit['adoption']['reason']}")
     except (DeepseaError, OSError, ValueError, KeyError, TypeError):
         pass
     return lines
