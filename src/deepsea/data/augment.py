@@ -5,8 +5,12 @@ into a single affine transform, so each image is interpolated once. `compose_aff
 function serves training augmentation, the centre view (all parameters neutral) and test-time augmentation views, so
 there is no second implementation to drift.
 
-Images are warped as they are (the border filled with white background) and then inverted to "ink" in [0, 1]
-(background 0), so padding, zero-mean normalisation and rotations all agree on what is background.
+Images are warped as they are, the border filled with the image's own background level, and then turned into "ink":
+1 - pixel / background, so the background is 0 ink and padding, zero-mean normalisation and rotations all agree on
+what is background. The level is measured per image as `pack` measures it (the median of its outermost pixels): a
+grey-background instrument's image then looks to the nets like a white-background one of the same organism (light
+is absorbed in proportion, pixel = background x transmission), and no white frame moves with every augmentation and
+test-time view. A white (255) background gives exactly the original's warps and ink (1 - pixel / 255).
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from deepsea.data.images import border_level
+
+WHITE = 255  # the plankton convention: dark organisms on a white background
+MIN_BACKGROUND = 32  # a lower border median is organism, not background
 
 
 @dataclass(frozen=True)
@@ -117,31 +126,46 @@ def compose_affine(
     return m[:2]
 
 
-def warp_uint8(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
-    """Apply a 2x3 matrix to a uint8 gray image; the border is background (white). Returns uint8 (size, size)."""
+def background_level(image: np.ndarray) -> int:
+    """An image's own background gray level: the median of its outermost pixels (as `pack` measures it), rounded;
+    at least MIN_BACKGROUND, so that an image whose border is all organism cannot turn its ink inside out."""
+    return max(MIN_BACKGROUND, int(round(border_level(image))))
+
+
+def warp_uint8(image: np.ndarray, matrix: np.ndarray, size: int, background: int = WHITE) -> np.ndarray:
+    """Apply a 2x3 matrix to a uint8 gray image, the border filled with `background`. Returns uint8 (size, size)."""
     return cv2.warpAffine(
-        image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=255
+        image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=background
     )
 
 
-def to_ink(warped: np.ndarray) -> np.ndarray:
-    """uint8 gray (any shape, e.g. a stacked batch) -> float32 ink in [0, 1] (background 0).
+def to_ink(warped: np.ndarray, background: int | np.ndarray = WHITE) -> np.ndarray:
+    """uint8 gray (any shape, e.g. a stacked batch) -> float32 ink, 1 - pixel / background (background 0).
 
-    Done once per batch rather than per image: for small inputs numpy's per-call overhead costs more than the
-    warp itself (see benchmarks/augment.py)."""
+    `background`: one level, or one per image of a batch (shape (B,), broadcast over the rest). Done once per
+    batch rather than per image: for small inputs numpy's per-call overhead costs more than the warp itself (see
+    benchmarks/augment.py). For 255 the float32 arithmetic is the original's to the bit."""
     ink = warped.astype(np.float32)
-    ink *= -1.0 / 255.0
+    scale = (-1.0 / np.asarray(background, dtype=np.float64)).astype(np.float32)
+    ink *= scale.reshape(scale.shape + (1,) * (ink.ndim - scale.ndim))
     ink += 1.0
     return ink
 
 
 def view_uint8(
-    image: np.ndarray, size: int, p: AffineParams = CENTRE_VIEW, fixed_scale: float | None = None
+    image: np.ndarray,
+    size: int,
+    p: AffineParams = CENTRE_VIEW,
+    fixed_scale: float | None = None,
+    background: int | None = None,
 ) -> np.ndarray:
-    """`image` rescaled into a `size` x `size` input and transformed by `p` in a single interpolation (uint8)."""
-    return warp_uint8(image, compose_affine(image.shape[0], image.shape[1], size, p, fixed_scale), size)
+    """`image` rescaled into a `size` x `size` input and transformed by `p` in a single interpolation (uint8), the
+    border filled with `background` (default: the image's own, `background_level`)."""
+    level = background_level(image) if background is None else background
+    return warp_uint8(image, compose_affine(image.shape[0], image.shape[1], size, p, fixed_scale), size, level)
 
 
 def view(image: np.ndarray, size: int, p: AffineParams = CENTRE_VIEW, fixed_scale: float | None = None) -> np.ndarray:
-    """`view_uint8` as float32 ink."""
-    return to_ink(view_uint8(image, size, p, fixed_scale))
+    """`view_uint8` as float32 ink, its own background level as zero ink."""
+    level = background_level(image)
+    return to_ink(view_uint8(image, size, p, fixed_scale, level), level)
