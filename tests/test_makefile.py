@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -36,6 +37,9 @@ def test_make_help_lists_every_target() -> None:
     makefile = (REPO / "Makefile").read_text()
     phony = re.search(r"^\.PHONY: (.*)$", makefile, re.M)
     assert phony
-    shown = subprocess.run(["make", "help"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    # as a child of `make test` too: no "Entering directory" lines
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    help_ = ["make", "--no-print-directory", "help"]
+    shown = subprocess.run(help_, cwd=REPO, capture_output=True, text=True, check=True, env=env).stdout
     listed = {line.split()[0] for line in shown.splitlines() if line.strip()}
     assert set(phony.group(1).split()) == listed
