@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from deepsea.data.splits import stratified_split
+from deepsea.data.splits import all_images_split, kfold_splits, stratified_split
 from deepsea.errors import ConfigError
 
 COUNTS = {"a": 200, "b": 57, "c": 10, "d": 3, "e": 1}
@@ -107,3 +107,39 @@ def test_duplicate_groups_compare_shape_and_pixels() -> None:
     images = [a, a.T.copy(), a.copy(), a.reshape(3, 2), np.zeros((2, 3), np.uint8)]
     # a.reshape(3, 2) has a's bytes in another shape: a different image
     assert duplicate_groups(["x", "y", "b", "c", "z"], [pixel_digest(i) for i in images]) == [["b", "x"]]
+
+
+def test_kfold_partitions_every_image_into_one_validation_fold() -> None:
+    """Every image is validated on exactly once, by a split that does not train on it; folds are stratified and
+    within one image of each other in size; the folds do not depend on the listing order."""
+    ids, labels, names = _data()
+    splits = kfold_splits(ids, labels, names, 5, seed=0)
+    valid = [i for split in splits for i in split.valid_ids]
+    assert sorted(valid) == sorted(ids) and len(set(valid)) == len(ids)
+    for split in splits:
+        assert set(split.train_ids).isdisjoint(split.valid_ids)
+        assert sorted(split.train_ids + split.valid_ids) == sorted(ids)
+    sizes = [len(split.valid_ids) for split in splits]
+    assert max(sizes) - min(sizes) <= 1
+    per_class = [Counter(i.split("/")[0] for i in split.valid_ids) for split in splits]
+    assert [c["a"] for c in per_class] == [40] * 5 and sorted(c["b"] for c in per_class) == [11, 11, 11, 12, 12]
+    assert any("'e' has 1 image(s): 4 fold models never see it" in note for note in splits[0].notes)
+    order = np.random.default_rng(9).permutation(len(ids))
+    again = kfold_splits([ids[i] for i in order], [labels[i] for i in order], names, 5, seed=0)
+    assert [s.valid_ids for s in again] == [s.valid_ids for s in splits]
+    other_seed = kfold_splits(ids, labels, names, 5, seed=1)
+    assert [s.valid_ids for s in other_seed] != [s.valid_ids for s in splits]
+    everyone = all_images_split(splits)
+    assert everyone.train_ids == [] and everyone.valid_ids == sorted(ids)
+    with pytest.raises(ConfigError, match="splits.folds: at least 2"):
+        kfold_splits(ids, labels, names, 1, seed=0)
+
+
+def test_kfold_keeps_identical_images_in_one_fold() -> None:
+    ids, labels, names = _data()
+    digests = [f"copy{k % 7}" if i.startswith("a/") else i for k, i in enumerate(ids)]  # 7 groups of copies in 'a'
+    splits = kfold_splits(ids, labels, names, 5, seed=3, digests=digests)
+    fold_of = {i: k for k, split in enumerate(splits) for i in split.valid_ids}
+    for group in {d for d in digests if d.startswith("copy")}:
+        members = [i for i, d in zip(ids, digests, strict=True) if d == group]
+        assert len({fold_of[m] for m in members}) == 1

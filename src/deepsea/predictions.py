@@ -117,11 +117,40 @@ def load_aligned(paths: Sequence[PathLike]) -> Iterator[Predictions]:
         yield predictions
 
 
-def average(paths: Sequence[PathLike], weights: Sequence[float] | None = None, mean: str = "arithmetic") -> Predictions:
+def concatenate(paths: Sequence[PathLike]) -> Predictions:
+    """One prediction from files over disjoint images with the same classes (the fold models' predictions of their
+    own folds: out of fold, every image once), rows sorted by id; the first file's meta is kept."""
+    parts = [Predictions.load(path) for path in paths]
+    ids = [i for part in parts for i in part.ids]
+    if len(set(ids)) != len(ids):
+        raise DataMismatchError(f"{paths[0]}...: the files share images; each image must come from one fold.")
+    if any(part.class_names != parts[0].class_names for part in parts):
+        raise DataMismatchError(f"{paths[0]}...: the files' classes differ; rerun their predictions.")
+    order = np.argsort(np.asarray(ids, dtype=str), kind="stable")
+    probs = np.concatenate([part.probs for part in parts])[order]
+    return Predictions(probs, [ids[i] for i in order], parts[0].class_names, dict(parts[0].meta))
+
+
+def common_images(paths: Sequence[PathLike]) -> list[str]:
+    """The ids every file predicts, in the first file's order (a blend of predictions over different images)."""
+    first, *rest = (Predictions.load(path) for path in paths)
+    shared = set(first.ids).intersection(*(set(p.ids) for p in rest))
+    return [i for i in first.ids if i in shared]
+
+
+def average(
+    paths: Sequence[PathLike],
+    weights: Sequence[float] | None = None,
+    mean: str = "arithmetic",
+    ids: Sequence[str] | None = None,
+) -> Predictions:
     """Mean of prediction files over the same ids (any order) and the same classes; `weights` (non-negative,
     normalised to sum 1) make it a weighted mean. `mean`: arithmetic (of the probabilities, one file in memory at a
     time), geometric or logit (as `means.combine` averages TTA views: a bag's members are averaged like one
-    model's views). The result's meta is empty: the caller says what made it."""
+    model's views). `ids`: only these images, in this order (every file must predict them; see `common_images`).
+    The result's meta is empty: the caller says what made it."""
+    if ids is not None:
+        return _average_of(paths, weights, mean, ids)
     weights = [1.0] * len(paths) if weights is None else list(weights)
     if len(weights) != len(paths) or min(weights) < 0 or sum(weights) <= 0:
         raise DataMismatchError(f"average: need one non-negative weight per file, not all 0; got {weights}.")
@@ -136,3 +165,21 @@ def average(paths: Sequence[PathLike], weights: Sequence[float] | None = None, m
     for member, weight in zip(aligned, weights[1:], strict=True):
         total += weight * member.probs.astype(np.float64)
     return Predictions((total / sum(weights)).astype(np.float32), first.ids, first.class_names)
+
+
+def _average_of(
+    paths: Sequence[PathLike], weights: Sequence[float] | None, mean: str, ids: Sequence[str]
+) -> Predictions:
+    """`average` over the images `ids` only, each file's rows taken in that order."""
+    parts = [Predictions.load(path).in_order_of(ids, str(path)) for path in paths]
+    if any(part.class_names != parts[0].class_names for part in parts):
+        raise DataMismatchError(f"average: {paths} do not share their classes; rerun their predictions.")
+    w = np.asarray([1.0] * len(paths) if weights is None else weights, dtype=np.float64)
+    if len(w) != len(paths) or w.min() < 0 or w.sum() <= 0:
+        raise DataMismatchError(f"average: need one non-negative weight per file, not all 0; got {w.tolist()}.")
+    if mean == "arithmetic":
+        probs = np.tensordot(w / w.sum(), np.stack([p.probs.astype(np.float64) for p in parts]), axes=1)
+    else:
+        log_probs = np.stack([np.log(np.clip(p.probs.astype(np.float64), 1e-15, 1.0)) for p in parts], axis=1)
+        probs = combine(log_probs, mean, w)
+    return Predictions(probs.astype(np.float32), list(ids), parts[0].class_names)

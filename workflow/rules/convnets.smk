@@ -51,6 +51,6 @@ rule augmentation_grid:
         runtime=10,
         gpu=0,
     params:
-        settings=lambda w: plan.model_settings_json(w.model),
+        settings=lambda w: plan.entry_settings_json(w.model),
     shell:
         "deepsea augment-grid --settings {params.settings:q} --data {input} --out {output} > {log} 2>&1"

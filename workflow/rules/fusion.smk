@@ -20,6 +20,8 @@ rule fuse_features:
         "results/logs/fuse_features/{model}.log",
     benchmark:
         "results/benchmarks/fuse_features/{model}.tsv"
+    wildcard_constraints:
+        model=name_pattern(plan.fused_models("holdout")),
     conda:
         CONDA_CPU
     threads: 1
@@ -34,6 +36,42 @@ rule fuse_features:
         "--features-train {input.features_train} --features-test {input.features_test} --data {input.data} "
         "--split {input.split} --settings {params.settings:q} --out-valid {output.valid} "
         "--out-test {output.test} --report {output.report} --threads {threads} > {log} 2>&1"
+
+
+rule fuse_features_kfold:
+    input:
+        oof=paths.fill(paths.PREDICTION, subset="valid"),
+        test=paths.fill(paths.PREDICTION, subset="test"),
+        features_train=paths.fill(paths.FEATURES, subset="train"),
+        features_test=paths.fill(paths.FEATURES, subset="test"),
+        data=paths.TRAIN_DATA,
+        folds=plan.fold_splits(),
+    output:
+        valid=paths.fill(paths.FUSED, subset="valid"),
+        valid_meta=paths.meta(paths.fill(paths.FUSED, subset="valid")),
+        test=paths.fill(paths.FUSED, subset="test"),
+        test_meta=paths.meta(paths.fill(paths.FUSED, subset="test")),
+        report=paths.FUSION_REPORT,
+    log:
+        "results/logs/fuse_features/{model}.log",
+    benchmark:
+        "results/benchmarks/fuse_features/{model}.tsv"
+    wildcard_constraints:
+        model=name_pattern(plan.fused_models("kfold")),
+    conda:
+        CONDA_CPU
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=0,
+    params:
+        settings=plan.fusion_json(),
+    shell:
+        "deepsea fuse --pred-valid {input.oof} --pred-test {input.test} --features-train {input.features_train} "
+        "--features-test {input.features_test} --data {input.data} --folds {input.folds} "
+        "--settings {params.settings:q} --out-valid {output.valid} --out-test {output.test} "
+        "--report {output.report} --threads {threads} > {log} 2>&1"
 
 
 rule evaluate_fused:

@@ -15,6 +15,8 @@ rule predict_tta:
         "results/logs/predict_tta/{model}/{subset}.log",
     benchmark:
         "results/benchmarks/predict_tta/{model}/{subset}.tsv"
+    wildcard_constraints:
+        model=name_pattern(plan.runs),
     conda:
         CONDA_GPU
     threads: config["threads"]["predict"]
@@ -30,6 +32,46 @@ rule predict_tta:
         "deepsea predict --model {input.model} --data {input.data} --subset {wildcards.subset} "
         "--split {input.split} --tta {params.tta:q} --out {output.pred} --out-centre {output.centre} "
         "--device {params.device} --threads {threads} --workers {params.workers} > {log} 2>&1"
+
+
+rule assemble_folds:
+    input:
+        valid=plan.fold_predictions(paths.PREDICTION, "valid"),
+        test=plan.fold_predictions(paths.PREDICTION, "test"),
+        centre_valid=plan.fold_predictions(paths.CENTRE_PREDICTION, "valid"),
+        centre_test=plan.fold_predictions(paths.CENTRE_PREDICTION, "test"),
+    output:
+        valid=paths.fill(paths.PREDICTION, subset="valid"),
+        valid_meta=paths.meta(paths.fill(paths.PREDICTION, subset="valid")),
+        test=paths.fill(paths.PREDICTION, subset="test"),
+        test_meta=paths.meta(paths.fill(paths.PREDICTION, subset="test")),
+        centre_valid=paths.fill(paths.CENTRE_PREDICTION, subset="valid"),
+        centre_valid_meta=paths.meta(
+            paths.fill(paths.CENTRE_PREDICTION, subset="valid")
+        ),
+        centre_test=paths.fill(paths.CENTRE_PREDICTION, subset="test"),
+        centre_test_meta=paths.meta(paths.fill(paths.CENTRE_PREDICTION, subset="test")),
+    log:
+        "results/logs/assemble_folds/{model}.log",
+    benchmark:
+        "results/benchmarks/assemble_folds/{model}.tsv"
+    wildcard_constraints:
+        model=name_pattern(plan.assembled_entries),
+    conda:
+        CONDA_CPU
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+        gpu=0,
+    params:
+        mean=config["ensemble"]["bag_mean"],
+    shell:
+        "(deepsea assemble-folds --valid {input.valid} --test {input.test} --mean {params.mean} "
+        "--out-valid {output.valid} {output.valid_meta} --out-test {output.test} {output.test_meta} && "
+        "deepsea assemble-folds --valid {input.centre_valid} --test {input.centre_test} --mean arithmetic "
+        "--out-valid {output.centre_valid} {output.centre_valid_meta} "
+        "--out-test {output.centre_test} {output.centre_test_meta}) > {log} 2>&1"
 
 
 rule evaluate:

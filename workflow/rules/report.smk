@@ -126,7 +126,7 @@ rule plot_final:
     input:
         pred=plan.final_valid_prediction(),
         data=paths.TRAIN_DATA,
-        split=paths.VALID_SPLIT,
+        split=plan.final_valid_split(),
     output:
         report(
             paths.REPORT_CONFUSION,
@@ -188,7 +188,7 @@ rule ablation:
         final=plan.ablation_stage("final"),
         labels=plan.test_labels_input(),
         data=paths.TRAIN_DATA,
-        split=paths.VALID_SPLIT,
+        split=plan.ablation_split(),
     output:
         csv=report(
             paths.REPORT_ABLATION_CSV,

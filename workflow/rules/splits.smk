@@ -25,6 +25,31 @@ rule split_valid:
         "--out {output} > {log} 2>&1"
 
 
+rule split_folds:
+    input:
+        paths.TRAIN_DATA,
+    output:
+        folds=plan.fold_splits(),
+        all=paths.OUT_OF_FOLD_SPLIT,
+    log:
+        "results/logs/split/folds.log",
+    benchmark:
+        "results/benchmarks/split/folds.tsv"
+    conda:
+        CONDA_CPU
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+        gpu=0,
+    params:
+        folds=config["splits"]["folds"],
+        seed=config["splits"]["seed"],
+    shell:
+        "deepsea split-folds --data {input} --folds {params.folds} --seed {params.seed} --out {output.folds} "
+        "--out-all {output.all} > {log} 2>&1"
+
+
 rule split_bag:
     input:
         paths.TRAIN_DATA,

@@ -29,7 +29,7 @@ from deepsea.data.imageset import ImageSet
 from deepsea.errors import DataMismatchError
 from deepsea.io import positions_of, read_json, write_json
 from deepsea.metrics import log_loss
-from deepsea.predictions import Predictions, load_aligned
+from deepsea.predictions import Predictions, common_images
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,16 @@ def _labels_of(predicted: Predictions, data_path: str | os.PathLike[str]) -> np.
     return data.labels[rows]
 
 
+def _honest_ensemble(
+    models: np.ndarray, labels: np.ndarray, adopted: str, *, folds: int, seed: int, mean: str
+) -> np.ndarray:
+    """The ensemble's validation prediction as if it had not seen these labels: its out-of-fold blend where its
+    weights were fitted, the plain mean where it adopted the uniform blend (nothing fitted: honest as it is)."""
+    if adopted == "fitted":
+        return out_of_fold_blend(models, labels, folds, seed, mean)
+    return models.mean(axis=0)
+
+
 def run_fit_final_weight(
     ensemble_valid_paths: list[str],
     ensemble_weights_path: str | os.PathLike[str],
@@ -87,14 +97,15 @@ def run_fit_final_weight(
     ensemble_adopted = summary.get("adoption", {}).get("adopted", "fitted")
     if mean not in MEANS:
         raise DataMismatchError(f"fit-final-weight: {ensemble_weights_path} names no blend mean; rerun the ensemble.")
-    predictions = list(load_aligned([*ensemble_valid_paths, *pseudo_label_paths]))
+    # the images every prediction has: all of them under a hold-out split; under k-fold the pseudo-label models'
+    # (fold 0), the only ones they did not train on
+    paths = [*ensemble_valid_paths, *pseudo_label_paths]
+    ids = common_images(paths)
+    predictions = [Predictions.load(path).in_order_of(ids, str(path)) for path in paths]
     labels = _labels_of(predictions[0], data_path)
     n_models = len(ensemble_valid_paths)
     models = np.stack([p.probs.astype(np.float64) for p in predictions[:n_models]])
-    if ensemble_adopted == "fitted":
-        ensemble = out_of_fold_blend(models, labels, folds, seed, mean)
-    else:  # the ensemble is the uniform blend: nothing was fitted, so it is honest as it is
-        ensemble = models.mean(axis=0)
+    ensemble = _honest_ensemble(models, labels, ensemble_adopted, folds=folds, seed=seed, mean=mean)
     pseudo = np.mean([p.probs.astype(np.float64) for p in predictions[n_models:]], axis=0)
     fitted = fit_final_weight(ensemble, pseudo, labels)
     # fitted on these images itself (one number): adopted only where it clearly beats the original's half and half

@@ -186,13 +186,20 @@ class _FusionData:
                 f"fuse: the train/valid predictions are not of the split {files.split}; rerun them."
             )
         tables = {"train": read_npz(files.features_train), "test": read_npz(files.features_test)}
+        return cls.build(sets, tables, data, str(files.split))
+
+    @classmethod
+    def build(
+        cls, sets: dict[str, Predictions], tables: dict[str, dict[str, np.ndarray]], data: ImageSet, where: str
+    ) -> _FusionData:
+        """From the train/valid/test predictions, the feature tables (train, test) and the packed training data."""
         # every image's feature row, found once (the groups only choose columns)
         features = {}
         for name, predicted in sets.items():
             table = tables["test" if name == "test" else "train"]
             features[name] = table["values"][_feature_rows(table, predicted.ids, f"fuse {name}")]
         labels = {
-            name: torch.from_numpy(data.labels[data.index_of(sets[name].ids, str(files.split))].astype(np.int64))
+            name: torch.from_numpy(data.labels[data.index_of(sets[name].ids, where)].astype(np.int64))
             for name in ("train", "valid")
         }
         return cls(sets, features, tables["train"]["groups"], labels)
@@ -235,6 +242,40 @@ def _fuse_group(group: FeatureGroup, data: _FusionData, settings: FusionSettings
     return group_probs, int(columns.sum())
 
 
+def _fuse_groups(data: _FusionData, settings: FusionSettings) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    """The fused valid and test probabilities (the groups' fused predictions averaged, as the original's
+    blend_momentsinfo_haralick) and, per group, its features and its valid probabilities."""
+    sets = data.predictions
+    fused = {
+        name: np.zeros((len(sets[name].ids), len(sets[name].class_names)), np.float64) for name in ("valid", "test")
+    }
+    groups: dict[str, dict] = {}
+    for group in settings.groups:
+        group_probs, n_features = _fuse_group(group, data, settings)
+        for name in fused:
+            fused[name] += group_probs[name] / len(settings.groups)
+        groups[group.name] = {"n_features": n_features, "valid_probs": group_probs["valid"]}
+    return fused, groups
+
+
+def _report(settings: FusionSettings, labels: np.ndarray, unfused: np.ndarray, fused: np.ndarray, groups: dict) -> dict:
+    report: dict = {"settings": asdict(settings), "groups": {}}
+    for name, group in groups.items():
+        report["groups"][name] = {
+            "n_features": group["n_features"],
+            "valid_log_loss": log_loss(labels, group["valid_probs"]),
+        }
+    report["valid_log_loss_unfused"] = log_loss(labels, unfused)
+    report["valid_log_loss_fused"] = log_loss(labels, fused)
+    log.info(
+        "fusion: valid log loss %.4f -> %.4f (%s)",
+        report["valid_log_loss_unfused"],
+        report["valid_log_loss_fused"],
+        ", ".join(f"{k} {v['valid_log_loss']:.4f}" for k, v in report["groups"].items()),
+    )
+    return report
+
+
 def fuse(
     files: FusionFiles,
     settings: FusionSettings,
@@ -245,28 +286,68 @@ def fuse(
     """Train the fusion nets of every group on the training split; write fused valid and test predictions."""
     data = _FusionData.load(files)
     sets = data.predictions
-    fused = {
-        name: np.zeros((len(sets[name].ids), len(sets[name].class_names)), np.float64) for name in ("valid", "test")
-    }
-    report: dict = {"settings": asdict(settings), "groups": {}}
-    valid_labels = data.labels["valid"].numpy()
-    for group in settings.groups:
-        group_probs, n_features = _fuse_group(group, data, settings)
-        for name in fused:
-            fused[name] += group_probs[name] / len(settings.groups)
-        report["groups"][group.name] = {
-            "n_features": n_features,
-            "valid_log_loss": log_loss(valid_labels, group_probs["valid"]),
-        }
-    report["valid_log_loss_unfused"] = log_loss(valid_labels, sets["valid"].probs)
-    report["valid_log_loss_fused"] = log_loss(valid_labels, fused["valid"])
+    fused, groups = _fuse_groups(data, settings)
+    report = _report(settings, data.labels["valid"].numpy(), sets["valid"].probs, fused["valid"], groups)
     for name, out, source in (("valid", out_valid, files.pred_valid), ("test", out_test, files.pred_test)):
         Predictions(fused[name], sets[name].ids, sets[name].class_names, {"fused_from": str(source)}).save(out)
     write_json(report_path, report)
-    log.info(
-        "fusion: valid log loss %.4f -> %.4f (%s)",
-        report["valid_log_loss_unfused"],
-        report["valid_log_loss_fused"],
-        ", ".join(f"{k} {v['valid_log_loss']:.4f}" for k, v in report["groups"].items()),
-    )
+    return report
+
+
+@dataclass(frozen=True)
+class FoldFusionFiles:
+    """What `fuse_folds` reads (k-fold scheme): the convnet's out-of-fold predictions of every training image and
+    its fold models' averaged test prediction, the features, the packed training data and the fold splits."""
+
+    pred_oof: str | os.PathLike[str]
+    pred_test: str | os.PathLike[str]
+    features_train: str | os.PathLike[str]
+    features_test: str | os.PathLike[str]
+    data: str | os.PathLike[str]
+    folds: tuple[str | os.PathLike[str], ...]
+
+
+def fuse_folds(
+    files: FoldFusionFiles,
+    settings: FusionSettings,
+    out_valid: str | os.PathLike[str],
+    out_test: str | os.PathLike[str],
+    report_path: str | os.PathLike[str],
+) -> dict:
+    """Fusion on out-of-fold predictions: for every fold, fusion nets train on the other folds' out-of-fold
+    predictions and predict the fold's images, so every fused training prediction is out of fold too (nets that
+    trained on the convnets' in-sample predictions would learn to trust a confidence the test images never get).
+    The test prediction is the mean of the folds' fused test predictions."""
+    data = ImageSet.load(files.data)
+    oof, test = Predictions.load(files.pred_oof), Predictions.load(files.pred_test)
+    splits = [Split.from_json(read_json(path), str(path)) for path in files.folds]
+    if sorted(oof.ids) != sorted(i for split in splits for i in split.valid_ids):
+        raise DataMismatchError(f"fuse: {files.pred_oof} is not out of fold over the folds' images; rerun it.")
+    tables = {"train": read_npz(files.features_train), "test": read_npz(files.features_test)}
+    fused = {"valid": np.zeros(oof.probs.shape), "test": np.zeros(test.probs.shape)}
+    group_valid: dict[str, dict] = {}
+    for split, where in zip(splits, files.folds, strict=True):
+        sets = {
+            "train": oof.in_order_of(split.train_ids, str(where)),
+            "valid": oof.in_order_of(split.valid_ids, str(where)),
+            "test": test,
+        }
+        fold_fused, groups = _fuse_groups(_FusionData.build(sets, tables, data, str(where)), settings)
+        rows = positions_of(split.valid_ids, oof.ids)[0]
+        fused["valid"][rows] = fold_fused["valid"]
+        fused["test"] += fold_fused["test"] / len(splits)
+        for name, group in groups.items():
+            entry = group_valid.setdefault(
+                name, {"n_features": group["n_features"], "valid_probs": np.zeros(oof.probs.shape)}
+            )
+            entry["valid_probs"][rows] = group["valid_probs"]
+    labels = data.labels[data.index_of(oof.ids, str(files.pred_oof))]
+    report = _report(settings, labels, oof.probs, fused["valid"], group_valid)
+    report["folds"] = len(splits)
+    for name, out, source in (("valid", out_valid, files.pred_oof), ("test", out_test, files.pred_test)):
+        kept = oof if name == "valid" else test
+        Predictions(fused[name], kept.ids, kept.class_names, {"fused_from": str(source), "folds": len(splits)}).save(
+            out
+        )
+    write_json(report_path, report)
     return report

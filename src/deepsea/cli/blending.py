@@ -15,7 +15,7 @@ log = logging.getLogger("deepsea")
 
 def _cmd_average(a: argparse.Namespace) -> None:
     from deepsea.io import read_json
-    from deepsea.predictions import Predictions, average
+    from deepsea.predictions import Predictions, average, common_images
 
     weights = a.weights
     if a.weights_from:
@@ -24,11 +24,33 @@ def _cmd_average(a: argparse.Namespace) -> None:
         weights = read_json(a.weights_from).get("weights")
         if not isinstance(weights, list):
             raise DeepseaError(f"average: {a.weights_from} has no 'weights' list; rerun `deepsea fit-final-weight`.")
-    averaged = average(a.pred, weights, a.mean)
+    ids = common_images(a.pred) if a.common_ids else None
+    averaged = average(a.pred, weights, a.mean, ids)
     averaged.meta = {"averaged": list(a.pred), "weights": weights, "mean": a.mean}
     averaged.save(prediction_out(a.out))
     Predictions.load(a.out[0])  # refuse to leave behind anything a consumer would refuse
     log.info("averaged %d prediction files (%s mean) -> %s", len(a.pred), a.mean, a.out[0])
+
+
+def _cmd_assemble_folds(a: argparse.Namespace) -> None:
+    from deepsea.predictions import average, concatenate
+
+    if len(a.valid) != len(a.test):
+        raise DeepseaError("assemble-folds: give one --valid and one --test prediction per fold.")
+    out_of_fold = concatenate(a.valid)  # every image from the model of its own fold
+    kept: dict[str, object] = {key: out_of_fold.meta[key] for key in ("views", "tta") if key in out_of_fold.meta}
+    out_of_fold.meta = {"out_of_fold": list(a.valid), **kept}
+    out_of_fold.save(prediction_out(a.out_valid))
+    test = average(a.test, mean=a.mean)  # the fold models are the bag
+    test.meta = {"averaged": list(a.test), "mean": a.mean, **kept}
+    test.save(prediction_out(a.out_test))
+    log.info(
+        "%d folds: out-of-fold %s (%d images), test %s",
+        len(a.valid),
+        a.out_valid[0],
+        len(out_of_fold.ids),
+        a.out_test[0],
+    )
 
 
 def _cmd_combine_shards(a: argparse.Namespace) -> None:
@@ -44,13 +66,21 @@ def _cmd_combine_shards(a: argparse.Namespace) -> None:
 def _cmd_fuse(a: argparse.Namespace) -> None:
     import torch
 
-    from deepsea.blending.fusion import FusionFiles, FusionSettings, fuse
+    from deepsea.blending.fusion import FoldFusionFiles, FusionFiles, FusionSettings, fuse, fuse_folds
     from deepsea.records import load_json_argument
 
     settings = (
         FusionSettings.from_json(load_json_argument(a.settings, "--settings")) if a.settings else FusionSettings()
     )
     torch.set_num_threads(max(1, a.threads))  # float sums depend on it: the logged command reproduces the bits
+    if a.folds:  # k-fold scheme: --pred-valid is the out-of-fold prediction of every training image
+        if a.pred_train or a.split:
+            raise DeepseaError("fuse: --folds fuses out of fold; drop --pred-train and --split.")
+        folds = FoldFusionFiles(a.pred_valid, a.pred_test, a.features_train, a.features_test, a.data, tuple(a.folds))
+        fuse_folds(folds, settings, a.out_valid, a.out_test, a.report)
+        return
+    if not (a.pred_train and a.split):
+        raise DeepseaError("fuse: give --pred-train and --split (a hold-out split), or --folds (the k-fold scheme).")
     files = FusionFiles(a.pred_train, a.pred_valid, a.pred_test, a.features_train, a.features_test, a.data, a.split)
     fuse(files, settings, a.out_valid, a.out_test, a.report)
 
@@ -114,7 +144,15 @@ def _add_model_blends(add: AddCommand) -> None:
     p.add_argument("--weights", type=float, nargs="+", help="one per --pred (default: equal)")
     p.add_argument("--weights-from", help="a JSON file with a 'weights' list (fit-final-weight's)")
     p.add_argument("--mean", choices=["arithmetic", "geometric", "logit"], default="arithmetic")
+    p.add_argument("--common-ids", action="store_true", help="only the images every file predicts")
     add_prediction_out(p)
+
+    p = add("assemble-folds", _cmd_assemble_folds, "a k-fold entry's out-of-fold and averaged test predictions")
+    p.add_argument("--valid", required=True, nargs="+", help="each fold model's prediction of its own fold")
+    p.add_argument("--test", required=True, nargs="+", help="each fold model's test prediction")
+    p.add_argument("--mean", choices=["arithmetic", "geometric", "logit"], default="arithmetic")
+    p.add_argument("--out-valid", required=True, nargs="+", metavar="FILE", help="out-of-fold .npy [its .meta.json]")
+    p.add_argument("--out-test", required=True, nargs="+", metavar="FILE", help="test .npy [its .meta.json]")
 
     p = add("combine-shards", _cmd_combine_shards, "one prediction from the pseudo-label shard models' predictions")
     p.add_argument("--pred", required=True, nargs="+", help="predictions of the shard models, shard 0 first")
@@ -123,13 +161,14 @@ def _add_model_blends(add: AddCommand) -> None:
     add_prediction_out(p)
 
     p = add("fuse", _cmd_fuse, "late fusion of handcrafted features with one convnet's predictions")
-    p.add_argument("--pred-train", required=True, help="the convnet's predictions for the training split")
-    p.add_argument("--pred-valid", required=True, help="... for the validation split")
+    p.add_argument("--pred-train", help="the convnet's predictions for the training split (hold-out scheme)")
+    p.add_argument("--pred-valid", required=True, help="... for the validation split (k-fold: out of fold, all images)")
     p.add_argument("--pred-test", required=True, help="... for the test set (a bag's average for bagged models)")
     p.add_argument("--features-train", required=True, help="features of the packed training data")
     p.add_argument("--features-test", required=True, help="features of the packed test data")
     p.add_argument("--data", required=True, help="packed training data (.npz), for the labels")
-    p.add_argument("--split", required=True, help="the split the convnet trained on")
+    p.add_argument("--split", help="the split the convnet trained on (hold-out scheme)")
+    p.add_argument("--folds", nargs="+", help="k-fold scheme: every fold's split, fused out of fold (no --split)")
     p.add_argument("--settings", help="fusion settings as JSON, or a JSON file (default: the original's)")
     p.add_argument("--out-valid", required=True)
     p.add_argument("--out-test", required=True)

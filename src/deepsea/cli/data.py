@@ -8,6 +8,7 @@ import logging
 from deepsea.cli.common import AddCommand
 from deepsea.data.demo import DemoSettings  # the defaults of the options: the settings' own
 from deepsea.data.features import FeatureSettings
+from deepsea.errors import DeepseaError
 
 log = logging.getLogger("deepsea")
 
@@ -60,6 +61,24 @@ def _cmd_split(a: argparse.Namespace) -> None:
     )
 
 
+def _cmd_split_folds(a: argparse.Namespace) -> None:
+    from deepsea.data.duplicates import pixel_digest
+    from deepsea.data.imageset import ImageSet
+    from deepsea.data.splits import all_images_split, kfold_splits
+    from deepsea.io import write_json
+
+    if len(a.out) != a.folds:
+        raise DeepseaError(f"split-folds: --out names {len(a.out)} files for {a.folds} folds; give one per fold.")
+    data = ImageSet.load(a.data)
+    digests = [pixel_digest(pixels) for pixels in data]  # copies of an image stay in one fold
+    splits = kfold_splits(data.ids, data.labels, data.class_names, a.folds, a.seed, digests=digests)
+    for split, out in zip(splits, a.out, strict=True):
+        write_json(out, split.to_json())
+    write_json(a.out_all, all_images_split(splits).to_json())
+    sizes = [len(split.valid_ids) for split in splits]
+    log.info("%d folds (seed %d) of %s images -> %s, %s", a.folds, a.seed, sizes, " ".join(a.out), a.out_all)
+
+
 def _cmd_extract_features(a: argparse.Namespace) -> None:
     from deepsea.data.features import extract_features
 
@@ -78,7 +97,7 @@ def _cmd_shard_test(a: argparse.Namespace) -> None:
     log.info("%d test images in %d shards of %s -> %s", sum(sizes), a.shards, sizes, a.out)
 
 
-def add_commands(add: AddCommand) -> None:
+def _add_reading(add: AddCommand) -> None:
     p = add("make-demo-data", _cmd_make_demo_data, "generate the synthetic plankton-like demo data set")
     p.add_argument("--out", default="data/demo", help="output folder (default: data/demo)")
     p.add_argument("--n-train", type=int, default=DemoSettings.n_train, help="training images (default %(default)s)")
@@ -108,13 +127,6 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--background-from", help="a training set's pack report: pack with its background (test sets)")
     p.add_argument("--copies-from", help="packed training data (.npz): report test images identical to its images")
 
-    p = add("split", _cmd_split, "stratified train/validation split of the packed training data")
-    p.add_argument("--data", required=True, help="packed training data (.npz)")
-    p.add_argument("--valid-fraction", type=float, default=0.1)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--purpose", choices=["valid", "bag"], default="valid")
-    p.add_argument("--out", required=True, help="split JSON to write")
-
     p = add("extract-features", _cmd_extract_features, "handcrafted features of the raw images of a packed set")
     p.add_argument("--data", required=True, help="packed data (.npz)")
     p.add_argument(
@@ -129,8 +141,30 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--out", required=True, help="features .npz to write (ids, names, groups, values)")
     p.add_argument("--report", required=True, help="JSON report (which image/group values were filled)")
     p.add_argument("--workers", type=int, default=1, help="processes")
+
+
+def _add_splits(add: AddCommand) -> None:
+    p = add("split", _cmd_split, "stratified train/validation split of the packed training data")
+    p.add_argument("--data", required=True, help="packed training data (.npz)")
+    p.add_argument("--valid-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--purpose", choices=["valid", "bag"], default="valid")
+    p.add_argument("--out", required=True, help="split JSON to write")
+
+    p = add("split-folds", _cmd_split_folds, "K stratified folds of the packed training data (out-of-fold scheme)")
+    p.add_argument("--data", required=True, help="packed training data (.npz)")
+    p.add_argument("--folds", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True, nargs="+", help="one split JSON per fold: fold k validates on fold k")
+    p.add_argument("--out-all", required=True, help="split JSON whose validation set is every image")
+
     p = add("shard-test", _cmd_shard_test, "shuffle the test ids into shards for pseudo-label models")
     p.add_argument("--data", required=True, help="packed test data (.npz)")
     p.add_argument("--shards", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="shards JSON to write")
+
+
+def add_commands(add: AddCommand) -> None:
+    _add_reading(add)
+    _add_splits(add)

@@ -132,3 +132,62 @@ def _whole_groups(order: np.ndarray, keys: list[str], n_valid: int) -> np.ndarra
             side[keys[i]] = held + size[keys[i]] <= n_valid
             held += size[keys[i]] if side[keys[i]] else 0
     return np.array([i for i in order.tolist() if side[keys[i]]], dtype=np.int64)
+
+
+def kfold_splits(
+    ids: list[str] | np.ndarray,
+    labels: list[int] | np.ndarray,
+    class_names: list[str],
+    folds: int,
+    seed: int,
+    *,
+    digests: Sequence[str] | None = None,
+) -> list[Split]:
+    """K stratified folds: split k validates on fold k and trains on the others, so every image is validated on
+    exactly once, by a model that did not train on it (out-of-fold predictions).
+
+    Within each class the images are shuffled (ids sorted first, as `stratified_split`) and dealt to the folds in
+    turn, continuing from where the previous class stopped, so the folds' sizes differ by at most one. Identical
+    images (equal `digests`) are dealt as one group, into one fold. A class with fewer images than folds leaves
+    some folds without it; their models never see that class, which the notes record."""
+    if folds < 2:
+        raise ConfigError(f"splits.folds: at least 2, got {folds}.")
+    ids = np.asarray(ids, dtype=str)
+    labels = np.asarray(labels)
+    if len(np.unique(ids)) != len(ids):
+        raise DeepseaError("split: image ids are not unique; repack the data.")
+    rng = np.random.default_rng([seed, _purpose_key("kfold")])
+    digest_of = dict(zip(ids.tolist(), digests, strict=True)) if digests is not None else {}
+    fold_of: dict[str, int] = {}
+    notes: list[str] = []
+    next_fold = 0
+    for label, name in enumerate(class_names):
+        members = np.sort(ids[labels == label]).tolist()
+        groups: dict[str, list[str]] = {}
+        for member in [members[i] for i in rng.permutation(len(members))]:
+            groups.setdefault(digest_of.get(member, member), []).append(member)
+        for group in groups.values():  # in the shuffled order of each group's first member
+            fold_of.update(dict.fromkeys(group, next_fold))
+            next_fold = (next_fold + 1) % folds
+        if 0 < len(groups) < folds:
+            notes.append(f"class '{name}' has {len(members)} image(s): {folds - len(groups)} fold models never see it")
+    for note in notes[:SMALL_CLASS_LINES]:
+        log.warning("%s", note)
+    everyone = sorted(fold_of)
+    return [
+        Split(
+            train_ids=[i for i in everyone if fold_of[i] != k],
+            valid_ids=[i for i in everyone if fold_of[i] == k],
+            seed=seed,
+            purpose=f"fold_{k}",
+            valid_fraction=1.0 / folds,
+            notes=notes,
+        )
+        for k in range(folds)
+    ]
+
+
+def all_images_split(splits: Sequence[Split]) -> Split:
+    """The validation set of a k-fold scheme: every image, each predicted by the model of its own fold."""
+    every = sorted(i for split in splits for i in split.valid_ids)
+    return Split([], every, splits[0].seed, "out_of_fold", 1.0, splits[0].notes)

@@ -54,12 +54,26 @@ class _Scorer:
         self.test_labels = test_labels
         self.test_truth = read_labels(test_labels) if test_labels else None
 
-    def valid(self, paths: Sequence[str]) -> tuple[float, float]:
+    def valid(self, paths: Sequence[str], ids: Sequence[str] | None = None) -> tuple[float, float, list[str]]:
+        """(log loss, accuracy, the images scored): the split's validation images, or a part of them where the
+        files predict only those (k-fold: the pseudo-label models' fold), or `ids`."""
         averaged = average(paths)
-        y = validation_labels(
-            averaged.ids, averaged.class_names, self.data, self.split, pred_name=str(paths[0]), where=self.split_path
-        )
-        return log_loss(y, averaged.probs), topk_accuracy(y, averaged.probs, 1)
+        if ids is not None or set(averaged.ids) < set(self.split.valid_ids):
+            averaged = averaged.in_order_of(ids or averaged.ids, str(paths[0]))
+            part = Split([], list(averaged.ids), self.split.seed, self.split.purpose, 1.0, [])
+            y = validation_labels(
+                averaged.ids, averaged.class_names, self.data, part, pred_name=str(paths[0]), where=self.split_path
+            )
+        else:
+            y = validation_labels(
+                averaged.ids,
+                averaged.class_names,
+                self.data,
+                self.split,
+                pred_name=str(paths[0]),
+                where=self.split_path,
+            )
+        return log_loss(y, averaged.probs), topk_accuracy(y, averaged.probs, 1), averaged.ids
 
     def test(self, paths: Sequence[str]) -> tuple[float, float] | None:
         if self.test_truth is None or self.test_labels is None:
@@ -105,14 +119,18 @@ def ablation_table(
 
     rows: list[dict[str, Any]] = []
     for k, (what, valid_paths, test_paths) in enumerate(steps, start=1):
-        valid_loss, valid_acc = scorer.valid(valid_paths)
+        valid_loss, valid_acc, scored = scorer.valid(valid_paths)
+        previous = float(rows[-1]["valid_log_loss"]) if rows else 0.0
+        if len(scored) < len(scorer.split.valid_ids):  # the step before, on the same images
+            what += f" ({len(scored)} of {len(scorer.split.valid_ids)} validation images: not trained on)"
+            previous = scorer.valid(steps[k - 2][1], scored)[0] if rows else 0.0
         test = scorer.test(test_paths)
         row: dict[str, object] = {
             "step": k,
             "what": what,
             "valid_log_loss": round(valid_loss, 4),
             "valid_accuracy": round(valid_acc, 4),
-            "delta_valid_log_loss": round(valid_loss - float(rows[-1]["valid_log_loss"]), 4) if rows else "",
+            "delta_valid_log_loss": round(valid_loss - previous, 4) if rows else "",
             "test_log_loss": round(test[0], 4) if test else "",
             "test_accuracy": round(test[1], 4) if test else "",
             "delta_test_log_loss": round(test[0] - float(rows[-1]["test_log_loss"]), 4) if test and rows else "",

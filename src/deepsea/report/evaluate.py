@@ -37,7 +37,9 @@ def evaluate(
     data = ImageSet.load(data_path)
     split = Split.from_json(read_json(split_path), str(split_path))
     labels, probs, class_names = _validation_predictions(pred_path, data, split, str(split_path))
-    prior = class_prior(data.labels[data.index_of(split.train_ids, str(split_path))], len(class_names))
+    # the training images' class frequencies; out of fold (k-fold: no training ids) every image's own
+    trained_on = split.train_ids or split.valid_ids
+    prior = class_prior(data.labels[data.index_of(trained_on, str(split_path))], len(class_names))
     predicted = probs.argmax(axis=1)
     confusion = np.zeros((len(class_names), len(class_names)), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)

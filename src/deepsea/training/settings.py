@@ -60,7 +60,7 @@ class ModelSettings:
     architecture: str = "plain"
     input_size: int = 32
     params: dict[str, Any] = field(default_factory=dict)  # architecture-specific (widths, dense units, ...)
-    split: str = "valid"  # "valid" (the standard split) or "bag_<seed>"
+    split: str = "valid"  # "valid" (the standard split), "bag_<seed>" or "fold_<k>"
     seed: int = 0
     preinit: str = ""  # name of a model entry whose trained convolution layers initialise this one
     train: TrainSettings = field(default_factory=TrainSettings)
@@ -74,12 +74,21 @@ class ModelSettings:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
 
+FOLD_STREAM = 1  # fold models' seeds: SeedSequence([entry seed, fold, 1]), apart from bag members' ([seed, bag])
+
+
 def bag_member_seed(entry_seed: int, bag_seed: int) -> int:
     """The training seed of an entry's bag member `bag_seed`: its own weight initialisation, minibatch order and
     augmentation draws. With the entry's seed the members were clones from one start that differed only in their
     split; deep ensembles get most of their diversity from independent starts. A hash of both numbers (not
     `entry_seed + bag_seed`) keeps bag 0 from being the standard member's twin and members of one bag apart."""
     return int(np.random.SeedSequence([entry_seed, bag_seed]).generate_state(1)[0])
+
+
+def fold_member_seed(entry_seed: int, fold: int) -> int:
+    """The training seed of an entry's model of fold `fold` (k-fold scheme): its own start, as a bag member's, from
+    another stream than the bag members' seeds."""
+    return int(np.random.SeedSequence([entry_seed, fold, FOLD_STREAM]).generate_state(1)[0])
 
 
 def load_model_settings(text_or_path: str) -> ModelSettings:
@@ -110,5 +119,6 @@ def validate_model_settings(s: ModelSettings) -> None:
             f"{where}.pseudo_label: fraction must be in (0, 1) and shard in [0, shards) with shards >= 2; got "
             f"fraction {p.fraction}, shard {p.shard} of {p.shards} (pseudo_labels.shards sets the count)."
         )
-    if s.split != "valid" and not (s.split.startswith("bag_") and s.split[4:].isdigit()):
-        raise ConfigError(f"{where}.split: 'valid' or 'bag_<seed>', got '{s.split}'.")
+    kind, _, number = s.split.partition("_")
+    if s.split != "valid" and not (kind in ("bag", "fold") and number.isdigit()):
+        raise ConfigError(f"{where}.split: 'valid', 'bag_<seed>' or 'fold_<k>', got '{s.split}'.")

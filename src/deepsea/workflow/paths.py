@@ -25,6 +25,8 @@ TEST_REPORT = PACK_REPORT.format(subset="test")
 # splits: the standard validation split, one bagging split per seed, the test shards of pseudo-labelling
 VALID_SPLIT = "results/splits/valid.json"
 BAG_SPLIT = "results/splits/bag_{seed}.json"
+FOLD_SPLIT = "results/splits/fold_{fold}.json"  # k-fold scheme: fold k validates on fold k
+OUT_OF_FOLD_SPLIT = "results/splits/out_of_fold.json"  # k-fold scheme: every image is a validation image
 TEST_SHARDS = "results/splits/test_shards.json"
 
 # handcrafted features of a packed subset
@@ -98,5 +100,8 @@ def demo_test_labels(demo_dir: str) -> str:
 
 
 def split_of(split: str) -> str:
-    """The split file of a model run's `split` setting: the standard validation split or one bagging split."""
-    return VALID_SPLIT if split == "valid" else BAG_SPLIT.format(seed=split.removeprefix("bag_"))
+    """The split file of a model run's `split` setting: the standard validation split, a bagging split or a fold."""
+    kind, _, number = split.partition("_")
+    if kind == "fold":
+        return FOLD_SPLIT.format(fold=number)
+    return VALID_SPLIT if split == "valid" else BAG_SPLIT.format(seed=number)

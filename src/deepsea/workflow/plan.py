@@ -41,6 +41,9 @@ class Plan:
         self.convnet_runs, self.pseudo_label_runs = runs.all_runs(config)
         self.runs = {**self.convnet_runs, **self.pseudo_label_runs}
         check_config(config, self.convnet_runs, self.pseudo_label_runs)
+        self.kfold = runs.kfold(config)
+        # k-fold: an entry is its fold models; its predictions are assembled from theirs (out of fold, test mean)
+        self.assembled_entries = list(config["models"]) if self.kfold else []
 
     # model runs and their settings
 
@@ -53,8 +56,29 @@ class Plan:
         return runs.shard_runs(self.config, name)
 
     def split_file(self, run: str) -> str:
-        """The split a model run trains on: the standard validation split or one bagging split."""
+        """The split a model run trains on (the standard validation split, a bagging split, a fold); for a k-fold
+        entry, the split whose validation images are all the training images (its out-of-fold predictions)."""
+        if run in self.assembled_entries:
+            return paths.OUT_OF_FOLD_SPLIT
         return runs.split_file(self.runs[run])
+
+    def fold_runs(self, name: str) -> list[str]:
+        return runs.fold_runs(self.config, name)
+
+    def fold_splits(self) -> list[str]:
+        return [paths.fill(paths.FOLD_SPLIT, fold=k) for k in range(self.config["splits"]["folds"])]
+
+    def fold_predictions(self, pattern: str, subset: str) -> Any:
+        """Input function: the fold models' predictions of `subset` by a prediction pattern, fold 0 first."""
+        return lambda w: [paths.fill(pattern, model=run, subset=subset) for run in self.fold_runs(w.model)]
+
+    def entry_settings_json(self, name: str) -> str:
+        """A `models` entry's settings (its fold-0 model's under k-fold) for what shows the entry, not one run."""
+        return self.model_settings_json(name if name in self.runs else self.fold_runs(name)[0])
+
+    def fused_models(self, scheme: str) -> list[str]:
+        """The fused models of `scheme` ('holdout' or 'kfold'): all of fusion.models under the config's own."""
+        return list(self.config["fusion"]["models"]) if self.kfold == (scheme == "kfold") else []
 
     def train_inputs(self, wildcards: Any) -> dict[str, str]:
         """Packed data, the model's split, the trained model it is pre-initialised from (if any); for pseudo-label
@@ -143,10 +167,12 @@ class Plan:
         names = self.config["pseudo_labels"]["models"]
         if not names:
             return ""
+        # k-fold: the pseudo-label models predict fold 0's images only, so the validation blend is over those
+        common = " --common-ids" if self.kfold else ""
         if self.final_weight_fitted():
-            return f"--weights-from {paths.FINAL_BLEND}"
+            return f"--weights-from {paths.FINAL_BLEND}{common}"
         w = self.config["pseudo_labels"]["final_weight"]
-        return "--weights " + " ".join(str(x) for x in [1.0 - w] + [w / len(names)] * len(names))
+        return "--weights " + " ".join(str(x) for x in [1.0 - w] + [w / len(names)] * len(names)) + common
 
     def submission_inputs(self) -> list[str]:
         """The test predictions the submission averages: the final blend's, the ensemble's, or those of
@@ -172,6 +198,20 @@ class Plan:
     def report_runs(self) -> list[str]:
         """Model runs whose evaluation and learning curves the final submission reports."""
         return self.submission_runs() + list(self.pseudo_label_runs)
+
+    def trained_report_runs(self) -> list[str]:
+        """The report's learning curves: its runs', a k-fold entry's fold models' in its place."""
+        return [run for name in self.report_runs() for run in ([name] if name in self.runs else self.fold_runs(name))]
+
+    def final_valid_split(self) -> str:
+        """The split of the last stage's validation prediction: under k-fold with pseudo-labels, fold 0 (the
+        images the pseudo-label models did not train on), else every training image out of fold."""
+        if not self.kfold:
+            return paths.VALID_SPLIT
+        return self.fold_splits()[0] if self.config["pseudo_labels"]["models"] else paths.OUT_OF_FOLD_SPLIT
+
+    def ablation_split(self) -> str:
+        return paths.OUT_OF_FOLD_SPLIT if self.kfold else paths.VALID_SPLIT
 
     def final_submission_targets(self) -> list[str]:
         """The submission, every reported evaluation, the ensemble's weights and the report's figures."""
@@ -241,14 +281,14 @@ class Plan:
             paths.REPORT_ABLATION_PNG,
             paths.TOP5,
         ]
-        figures += [paths.fill(paths.REPORT_TRAINING, model=run) for run in self.report_runs()]
+        figures += [paths.fill(paths.REPORT_TRAINING, model=run) for run in self.trained_report_runs()]
         figures += [paths.fill(paths.AUGMENTATION_GRID, model=name) for name in self.config["submission"]["models"]]
         return figures + ([paths.REPORT_ENSEMBLE] if self.config["ensemble"]["models"] else [])
 
     def closing_summary(self) -> list[str]:
         """What a successful run prints last: the data, every model's validation scores and warnings, the blends
         (summary.py), so that a model that did not learn, or that TTA or fusion made worse, shows where it ends."""
-        evaluations = [paths.fill(paths.EVALUATION, model=run) for run in self.runs]
+        evaluations = [paths.fill(paths.EVALUATION, model=run) for run in [*self.assembled_entries, *self.runs]]
         evaluations += [paths.fill(paths.FUSED_EVALUATION, model=name) for name in self.config["fusion"]["models"]]
         turned_by = summary.turns_images_over(self.runs, self.config["tta"])
         lines = summary.data_summary([paths.TRAIN_REPORT, paths.TEST_REPORT], turned_by)

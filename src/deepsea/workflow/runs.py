@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from deepsea.errors import ConfigError
-from deepsea.training.settings import bag_member_seed
+from deepsea.training.settings import bag_member_seed, fold_member_seed
 from deepsea.workflow import paths
 from deepsea.workflow.config import merged
 
@@ -21,13 +21,32 @@ Config = Mapping[str, Any]
 Runs = dict[str, dict[str, Any]]
 
 
+def kfold(config: Config) -> bool:
+    """Whether the config's scheme is k-fold (every entry trained once per fold) rather than one hold-out split."""
+    return config["splits"].get("scheme", "holdout") == "kfold"
+
+
+def fold_runs(config: Config, name: str) -> list[str]:
+    """The fold models of entry `name` under the k-fold scheme, fold 0 first."""
+    return [f"{name}_fold{k}" for k in range(config["splits"]["folds"])]
+
+
 def model_runs(config: Config) -> Runs:
     """Every `models` entry, plus `<name>_bag<seed>` for each of its bagging seeds (same settings, trained on
     results/splits/bag_<seed>.json from its own start: settings.bag_member_seed). `bags` itself is a workflow key,
-    not a model setting."""
+    not a model setting. Under the k-fold scheme an entry is its fold models instead, `<name>_fold<k>` trained on
+    results/splits/fold_<k>.json (each from its own start, a pre-initialised one from its source's model of the
+    same fold)."""
     runs: Runs = {}
     for name, entry in config["models"].items():
-        runs[name] = {key: value for key, value in entry.items() if key != "bags"}
+        settings = {key: value for key, value in entry.items() if key != "bags"}
+        if kfold(config):
+            for k, run in enumerate(fold_runs(config, name)):
+                preinit = {"preinit": f"{settings['preinit']}_fold{k}"} if settings.get("preinit") else {}
+                member_seed = fold_member_seed(settings.get("seed", 0), k)
+                runs[run] = {**settings, "split": f"fold_{k}", "seed": member_seed, **preinit}
+            continue
+        runs[name] = settings
         for seed in entry.get("bags", []):
             member_seed = bag_member_seed(runs[name].get("seed", 0), seed)
             runs[f"{name}_bag{seed}"] = {**runs[name], "split": f"bag_{seed}", "seed": member_seed}
@@ -50,7 +69,10 @@ def pseudo_label_runs(config: Config, convnet_runs: Runs) -> Runs:
                 f"pseudo_labels.models.{name}.base: '{entry['base']}' is not an entry of `models` "
                 f"({sorted(config['models'])})."
             )
-        settings = merged(convnet_runs[entry["base"]], entry["overrides"])
+        # under k-fold the base's fold-0 model: the shard models then never train on fold 0, whose images give
+        # the pseudo-label models an honest validation score (the final blend's weight is fitted on them)
+        base = fold_runs(config, entry["base"])[0] if kfold(config) else entry["base"]
+        settings = merged(convnet_runs[base], entry["overrides"])
         for shard, run in enumerate(shard_runs(config, name)):
             pseudo = {"fraction": entry["fraction"], "shard": shard, "shards": section["shards"]}
             runs[run] = {**settings, "pseudo_label": pseudo}
