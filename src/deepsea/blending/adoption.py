@@ -24,19 +24,22 @@ MIN_GAIN_SE = 1.0  # the default: a fitted blend must gain more than one standar
 class Adoption:
     """The comparison of a fitted blend with the uniform one on the same images, and what was adopted."""
 
-    adopted: str  # "fitted" or "uniform"
+    adopted: str  # "fitted", or the simple choice's name ("uniform"; the final blend: "ensemble alone")
     fitted_log_loss: float  # out of fold (or fitted on other images)
-    uniform_log_loss: float
-    gain: float  # uniform minus fitted: positive where the fitted blend is better
+    uniform_log_loss: float  # the simple choice's
+    gain: float  # simple minus fitted: positive where the fitted blend is better
     gain_se: float  # paired standard error of the per-image differences
     min_gain_se: float
     images: int
 
+    simple: str = "uniform"  # what the simple choice is
+
     @property
     def reason(self) -> str:
         verdict = "more" if self.adopted == "fitted" else "not more"
+        simple = "the uniform one" if self.simple == "uniform" else self.simple
         return (
-            f"{self.adopted}: the fitted blend gains {self.gain:+.4f} log loss over the uniform one on {self.images} "
+            f"{self.adopted}: the fitted blend gains {self.gain:+.4f} log loss over {simple} on {self.images} "
             f"images it was not fitted on, {verdict} than {self.min_gain_se:g} x its standard error {self.gain_se:.4f}"
         )
 
@@ -44,18 +47,22 @@ class Adoption:
         return {**asdict(self), "reason": self.reason}
 
 
-def adopt_if_better(labels: np.ndarray, fitted: np.ndarray, uniform: np.ndarray, min_gain_se: float) -> Adoption:
-    """Compare the fitted blend's (out-of-fold) probabilities with the uniform blend's on the same labelled images."""
+def adopt_if_better(
+    labels: np.ndarray, fitted: np.ndarray, uniform: np.ndarray, min_gain_se: float, simple: str = "uniform"
+) -> Adoption:
+    """Compare the fitted blend's (out-of-fold) probabilities with the simple choice's (`uniform`, named `simple`)
+    on the same labelled images."""
     fitted_losses, uniform_losses = image_log_losses(labels, fitted), image_log_losses(labels, uniform)
     gain = float(np.mean(uniform_losses - fitted_losses)) if len(labels) else 0.0
     se = paired_standard_error(uniform_losses, fitted_losses)
     better = gain > 0 and gain > min_gain_se * se
     return Adoption(
-        adopted="fitted" if better else "uniform",
+        adopted="fitted" if better else simple,
         fitted_log_loss=float(np.mean(fitted_losses)) if len(labels) else float("nan"),
         uniform_log_loss=float(np.mean(uniform_losses)) if len(labels) else float("nan"),
         gain=gain,
         gain_se=se,
         min_gain_se=min_gain_se,
         images=int(len(labels)),
+        simple=simple,
     )

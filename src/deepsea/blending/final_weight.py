@@ -84,7 +84,7 @@ def run_fit_final_weight(
 ) -> dict:
     """File-level stage: blend the ensembled models' validation predictions out of fold (the ensemble's folds and mean;
     the uniform blend where the ensemble adopted it), fit the weight against the pseudo-label entries' mean, keep it
-    only where it beats the original's 0.5 by more than `min_gain_se` standard errors (adoption.py), and write the
+    only where it beats the ensemble alone by more than `min_gain_se` standard errors (adoption.py), and write the
     weight used, with the losses it chose between, as JSON; `deepsea average --weights-from` reads its `weights` (the
     ensemble's first, then one share per pseudo-label entry, the order of the final blend's inputs).
 
@@ -108,9 +108,11 @@ def run_fit_final_weight(
     ensemble = _honest_ensemble(models, labels, ensemble_adopted, folds=folds, seed=seed, mean=mean)
     pseudo = np.mean([p.probs.astype(np.float64) for p in predictions[n_models:]], axis=0)
     fitted = fit_final_weight(ensemble, pseudo, labels)
-    # fitted on these images itself (one number): adopted only where it clearly beats the original's half and half
-    adoption = adopt_if_better(labels, fitted * pseudo + (1 - fitted) * ensemble, (pseudo + ensemble) / 2, min_gain_se)
-    weight = fitted if adoption.adopted == "fitted" else 0.5
+    # one number fitted on these images: adopted only where it clearly beats the ensemble alone (pseudo-labels are
+    # the one stage trained on the ensemble's own guesses: it must show a gain beyond noise to join the submission)
+    blended = fitted * pseudo + (1 - fitted) * ensemble
+    adoption = adopt_if_better(labels, blended, ensemble, min_gain_se, simple="ensemble alone")
+    weight = fitted if adoption.adopted == "fitted" else 0.0
     n = len(pseudo_label_paths)
     result = {
         "final_weight": weight,
