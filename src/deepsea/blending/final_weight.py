@@ -71,6 +71,16 @@ def _honest_ensemble(
     return models.mean(axis=0)
 
 
+def _ensemble_blend(weights_path: str | os.PathLike[str]) -> tuple[str, str]:
+    """(the mean of the ensemble's fitted blend, whether it adopted the fitted weights) from its weights.json."""
+    summary = read_json(weights_path)
+    adoption = summary.get("adoption", {})
+    mean = adoption.get("fitted_mean", summary.get("mean"))
+    if mean not in MEANS:
+        raise DataMismatchError(f"fit-final-weight: {weights_path} names no blend mean; rerun the ensemble.")
+    return mean, adoption.get("adopted", "fitted")
+
+
 def run_fit_final_weight(
     ensemble_valid_paths: list[str],
     ensemble_weights_path: str | os.PathLike[str],
@@ -92,11 +102,7 @@ def run_fit_final_weight(
     the (costly) pseudo-label models train on, are the same whether or not the weight is fitted."""
     if not pseudo_label_paths:
         raise DataMismatchError("fit-final-weight: give at least one pseudo-label entry's validation prediction.")
-    summary = read_json(ensemble_weights_path)
-    mean = summary.get("adoption", {}).get("fitted_mean", summary.get("mean"))
-    ensemble_adopted = summary.get("adoption", {}).get("adopted", "fitted")
-    if mean not in MEANS:
-        raise DataMismatchError(f"fit-final-weight: {ensemble_weights_path} names no blend mean; rerun the ensemble.")
+    mean, ensemble_adopted = _ensemble_blend(ensemble_weights_path)
     # the images every prediction has: all of them under a hold-out split; under k-fold the pseudo-label models'
     # (fold 0), the only ones they did not train on
     paths = [*ensemble_valid_paths, *pseudo_label_paths]
