@@ -22,10 +22,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from deepsea.data.images import border_level
+from deepsea.data.images import background_level
 
 WHITE = 255  # the plankton convention: dark organisms on a white background
-MIN_BACKGROUND = 32  # a lower border median is organism, not background
 
 
 @dataclass(frozen=True)
@@ -124,12 +123,6 @@ def compose_affine(
     to_output = _translation((size - 1) / 2.0, (size - 1) / 2.0)
     m = to_output @ augmentation_matrix(p) @ _diagonal(rescale, rescale) @ to_origin
     return m[:2]
-
-
-def background_level(image: np.ndarray) -> int:
-    """An image's own background gray level: the median of its outermost pixels (as `pack` measures it), rounded;
-    at least MIN_BACKGROUND, so that an image whose border is all organism cannot turn its ink inside out."""
-    return max(MIN_BACKGROUND, int(round(border_level(image))))
 
 
 def warp_uint8(image: np.ndarray, matrix: np.ndarray, size: int, background: int = WHITE) -> np.ndarray:

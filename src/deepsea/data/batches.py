@@ -19,7 +19,6 @@ from deepsea.data.augment import (
     AffineParams,
     AugmentationRanges,
     InputSpec,
-    background_level,
     sample_params,
     to_ink,
     view,
@@ -70,17 +69,16 @@ def views_batch(
     The same augmentation parameters apply to every input of an image (a multiscale model sees one view of it at
     several scales)."""
     params = params or [CENTRE_VIEW] * len(indices)
-    level_of = {int(i): background_level(images.image(int(i))) for i in np.unique(indices)}  # once per image
-    levels = np.array([level_of[int(i)] for i in indices])
+    levels = np.array([images.background(int(i)) for i in indices])
     batches = []
     for spec in inputs:
         warped = np.stack(
             [
                 [
-                    view_uint8(images.image(int(i)), spec.size, _turned(p, r), spec.fixed_scale, level_of[int(i)])
+                    view_uint8(images.image(int(i)), spec.size, _turned(p, r), spec.fixed_scale, int(level))
                     for r in spec.rotations
                 ]
-                for i, p in zip(indices, params, strict=True)
+                for i, p, level in zip(indices, params, levels, strict=True)
             ]
         )  # (B, len(spec.rotations), S, S)
         batches.append(torch.from_numpy(norm.apply(to_ink(warped, levels))))

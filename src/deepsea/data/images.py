@@ -62,6 +62,15 @@ def border_level(pixels: np.ndarray) -> float:
     return float(np.median(frame))
 
 
+MIN_BACKGROUND = 32  # a lower border median is organism, not background
+
+
+def background_level(image: np.ndarray) -> int:
+    """An image's own background gray level: the median of its outermost pixels (as `pack` measures it), rounded;
+    at least MIN_BACKGROUND, so that an image whose border is all organism cannot turn its ink inside out."""
+    return max(MIN_BACKGROUND, int(round(border_level(image))))
+
+
 def is_image_file(path: Path) -> bool:
     """True if the extension is one OpenCV decodes (case-insensitive)."""
     return path.suffix.lower() in IMAGE_EXTENSIONS

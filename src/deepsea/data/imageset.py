@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from deepsea.data.images import background_level
 from deepsea.errors import DataMismatchError
 from deepsea.io import positions_of, read_npz, write_npz
 
@@ -29,6 +30,8 @@ class ImageSet:
     ids: np.ndarray  # (N,) str, unique
     labels: np.ndarray  # (N,) int32, NO_LABEL for test images
     class_names: list[str]
+    # each image's background level (images.background_level), measured on first use: a constant of the image
+    _backgrounds: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_images(
@@ -55,6 +58,14 @@ class ImageSet:
         """Image `i` as a (H, W) uint8 view into the buffer (no copy)."""
         h, w = self.shapes[i]
         return self.pixels[self.offsets[i] : self.offsets[i + 1]].reshape(int(h), int(w))
+
+    def background(self, i: int) -> int:
+        """Image `i`'s background level, measured once (every augmented batch and test-time view needs it)."""
+        if self._backgrounds is None:
+            self._backgrounds = np.full(len(self), -1, dtype=np.int16)
+        if self._backgrounds[i] < 0:
+            self._backgrounds[i] = background_level(self.image(i))
+        return int(self._backgrounds[i])
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return (self.image(i) for i in range(len(self)))
