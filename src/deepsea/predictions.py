@@ -102,12 +102,15 @@ def check_probabilities(probs: np.ndarray, where: str, atol: float = 1e-3) -> No
         )
 
 
-def load_aligned(paths: Sequence[PathLike]) -> Iterator[Predictions]:
+def load_aligned(paths: Sequence[PathLike], ids: Sequence[str] | None = None) -> Iterator[Predictions]:
     """Each file's predictions with its rows in the first file's id order; a file whose ids or classes differ from
-    the first's is refused by name. One file in memory at a time."""
+    the first's is refused by name. `ids`: only these images, in this order, from every file (each must predict
+    them; see `common_images`). One file in memory at a time."""
     first: Predictions | None = None
     for path in paths:
         predictions = Predictions.load(path)
+        if ids is not None:
+            predictions = predictions.in_order_of(ids, str(path))
         if first is None:
             first = predictions
         elif not first.same_images(predictions):
@@ -132,10 +135,11 @@ def concatenate(paths: Sequence[PathLike]) -> Predictions:
 
 
 def common_images(paths: Sequence[PathLike]) -> list[str]:
-    """The ids every file predicts, in the first file's order (a blend of predictions over different images)."""
-    first, *rest = (Predictions.load(path) for path in paths)
-    shared = set(first.ids).intersection(*(set(p.ids) for p in rest))
-    return [i for i in first.ids if i in shared]
+    """The ids every file predicts, in the first file's order (a blend of predictions over different images); read
+    from the meta files only."""
+    first, *rest = (read_json(meta_path(path)).get("ids", []) for path in paths)
+    shared = set(first).intersection(*map(set, rest))
+    return [i for i in first if i in shared]
 
 
 def average(
@@ -149,37 +153,17 @@ def average(
     time), geometric or logit (as `means.combine` averages TTA views: a bag's members are averaged like one
     model's views). `ids`: only these images, in this order (every file must predict them; see `common_images`).
     The result's meta is empty: the caller says what made it."""
-    if ids is not None:
-        return _average_of(paths, weights, mean, ids)
     weights = [1.0] * len(paths) if weights is None else list(weights)
     if len(weights) != len(paths) or min(weights) < 0 or sum(weights) <= 0:
         raise DataMismatchError(f"average: need one non-negative weight per file, not all 0; got {weights}.")
     if mean != "arithmetic":
-        members = list(load_aligned(paths))
+        members = list(load_aligned(paths, ids))
         log_probs = np.stack([np.log(np.clip(m.probs.astype(np.float64), 1e-15, 1.0)) for m in members], axis=1)
         probs = combine(log_probs, mean, np.asarray(weights)).astype(np.float32)
         return Predictions(probs, members[0].ids, members[0].class_names)
-    aligned = load_aligned(paths)
+    aligned = load_aligned(paths, ids)
     first = next(aligned)
     total = weights[0] * first.probs.astype(np.float64)
     for member, weight in zip(aligned, weights[1:], strict=True):
         total += weight * member.probs.astype(np.float64)
     return Predictions((total / sum(weights)).astype(np.float32), first.ids, first.class_names)
-
-
-def _average_of(
-    paths: Sequence[PathLike], weights: Sequence[float] | None, mean: str, ids: Sequence[str]
-) -> Predictions:
-    """`average` over the images `ids` only, each file's rows taken in that order."""
-    parts = [Predictions.load(path).in_order_of(ids, str(path)) for path in paths]
-    if any(part.class_names != parts[0].class_names for part in parts):
-        raise DataMismatchError(f"average: {paths} do not share their classes; rerun their predictions.")
-    w = np.asarray([1.0] * len(paths) if weights is None else weights, dtype=np.float64)
-    if len(w) != len(paths) or w.min() < 0 or w.sum() <= 0:
-        raise DataMismatchError(f"average: need one non-negative weight per file, not all 0; got {w.tolist()}.")
-    if mean == "arithmetic":
-        probs = np.tensordot(w / w.sum(), np.stack([p.probs.astype(np.float64) for p in parts]), axes=1)
-    else:
-        log_probs = np.stack([np.log(np.clip(p.probs.astype(np.float64), 1e-15, 1.0)) for p in parts], axis=1)
-        probs = combine(log_probs, mean, w)
-    return Predictions(probs.astype(np.float32), list(ids), parts[0].class_names)

@@ -188,8 +188,8 @@ def ensemble(
     cv_all = {row["mean"]: row["cv_log_loss"] for row in cv if row["top_k"] == len(names)}
     chosen = mean if mean != "auto" else min(MEANS, key=lambda m: (cv_all[m], MEANS.index(m)))
     # the fitted weights only where their out-of-fold blend beats equal weights by more than its standard error
-    oof = out_of_fold_blend(p_valid, y, folds, seed, chosen)
-    adoption = adopt_if_better(y, oof, blend(p_valid, uniform), min_gain_se)
+    oof, uniform_valid = out_of_fold_blend(p_valid, y, folds, seed, chosen), blend(p_valid, uniform)
+    adoption = adopt_if_better(y, oof, uniform_valid, min_gain_se)
     used_mean, weights = (chosen, fitted[chosen]) if adoption.adopted == "fitted" else ("arithmetic", uniform)
     weighted_valid = {m: blend(p_valid, fitted[m], m) for m in MEANS}
     weighted_loss = {m: log_loss(y, weighted_valid[m]) for m in MEANS}
@@ -201,7 +201,7 @@ def ensemble(
             "weighted": weighted_loss[chosen],
             "weighted_out_of_fold": log_loss(y, oof),
             **{f"weighted_{m}": weighted_loss[m] for m in MEANS},
-            "uniform": log_loss(y, blend(p_valid, uniform)),
+            "uniform": log_loss(y, uniform_valid),
             "geometric": log_loss(y, geometric_blend(p_valid)),
             "used": log_loss(y, blend(p_valid, weights, used_mean)),
             **{f"model:{n}": log_loss(y, p_valid[m]) for m, n in enumerate(names)},

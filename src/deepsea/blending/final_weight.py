@@ -29,7 +29,7 @@ from deepsea.data.imageset import ImageSet
 from deepsea.errors import DataMismatchError
 from deepsea.io import positions_of, read_json, write_json
 from deepsea.metrics import log_loss
-from deepsea.predictions import Predictions, common_images
+from deepsea.predictions import Predictions, common_images, load_aligned
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,7 @@ def run_fit_final_weight(
     # the images every prediction has: all of them under a hold-out split; under k-fold the pseudo-label models'
     # (fold 0), the only ones they did not train on
     paths = [*ensemble_valid_paths, *pseudo_label_paths]
-    ids = common_images(paths)
-    predictions = [Predictions.load(path).in_order_of(ids, str(path)) for path in paths]
+    predictions = list(load_aligned(paths, common_images(paths)))
     labels = _labels_of(predictions[0], data_path)
     n_models = len(ensemble_valid_paths)
     models = np.stack([p.probs.astype(np.float64) for p in predictions[:n_models]])

@@ -178,9 +178,6 @@ class _FusionData:
         data = ImageSet.load(files.data)
         split = Split.from_json(read_json(files.split), str(files.split))
         sets = {name: Predictions.load(getattr(files, f"pred_{name}")) for name in ("train", "valid", "test")}
-        class_names = sets["train"].class_names
-        if any(s.class_names != class_names for s in sets.values()) or class_names != data.class_names:
-            raise DataMismatchError("fuse: the prediction files' classes differ from the packed training data's.")
         if sorted(sets["train"].ids) != sorted(split.train_ids) or sorted(sets["valid"].ids) != sorted(split.valid_ids):
             raise DataMismatchError(
                 f"fuse: the train/valid predictions are not of the split {files.split}; rerun them."
@@ -193,6 +190,8 @@ class _FusionData:
         cls, sets: dict[str, Predictions], tables: dict[str, dict[str, np.ndarray]], data: ImageSet, where: str
     ) -> _FusionData:
         """From the train/valid/test predictions, the feature tables (train, test) and the packed training data."""
+        if any(s.class_names != data.class_names for s in sets.values()):
+            raise DataMismatchError("fuse: the prediction files' classes differ from the packed training data's.")
         # every image's feature row, found once (the groups only choose columns)
         features = {}
         for name, predicted in sets.items():
