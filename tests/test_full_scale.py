@@ -31,6 +31,7 @@ EXPECTED_JOBS = {
     # train/valid/test for each ensembled (fused) model; valid (evaluation) and test (bag average) for each bag
     # member; valid and test for each pseudo-label model. The basic convroll4 is trained for convroll5's preinit only.
     "predict_tta": 3 * ENSEMBLED + 2 * BAGGED + 2 * PSEUDO_LABEL,
+    "choose_views": 3 * ENSEMBLED + 2 * BAGGED + 2 * PSEUDO_LABEL,  # one per prediction: its views or centre
     "evaluate": ENSEMBLED + BAGGED + PSEUDO_LABEL,
     "bag_average": BAGGED_ENSEMBLED,
     "fuse_features": ENSEMBLED,

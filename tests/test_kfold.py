@@ -96,18 +96,22 @@ def test_every_training_image_is_predicted_by_the_model_that_did_not_train_on_it
     assert sorted(i for fold in folds for i in fold["valid_ids"]) == train_ids
     assert _split(a, "out_of_fold")["valid_ids"] == train_ids
     for name in ("plain", "convroll4"):
-        oof = Predictions.load(a / f"results/predictions/{name}/valid.npy")
+        oof = Predictions.load(a / f"results/predictions/{name}/valid.tta.npy")
         assert sorted(oof.ids) == train_ids
         for k, fold in enumerate(folds):
             run = f"{name}_fold{k}"
             _, settings, _, _ = load_model(a / f"results/models/{run}/model.pt", device=_cpu())
             assert settings.split == f"fold_{k}"  # trained on the other folds only
-            own = Predictions.load(a / f"results/predictions/{run}/valid.npy")
+            own = Predictions.load(a / f"results/predictions/{run}/valid.tta.npy")
             assert sorted(own.ids) == sorted(fold["valid_ids"])
             np.testing.assert_array_equal(oof.in_order_of(own.ids, "oof").probs, own.probs)
-        members = [a / f"results/predictions/{name}_fold{k}/test.npy" for k in range(FOLDS)]
-        test = Predictions.load(a / f"results/predictions/{name}/test.npy")
+        members = [a / f"results/predictions/{name}_fold{k}/test.tta.npy" for k in range(FOLDS)]
+        test = Predictions.load(a / f"results/predictions/{name}/test.tta.npy")
         np.testing.assert_allclose(test.probs, average(members, mean=test.meta["mean"]).probs, atol=1e-6)
+        # TTA or centre view: decided once per entry on all its out-of-fold images, the same for valid and test
+        chosen = [Predictions.load(a / f"results/predictions/{name}/{s}.npy") for s in ("valid", "test")]
+        assert chosen[0].meta["views_used"] == chosen[1].meta["views_used"]
+        assert chosen[0].meta["views_choice"]["adoption"]["images"] == len(train_ids)
     assert not (a / "results/models/plain/model.pt").exists()  # an entry is its fold models
 
 

@@ -48,7 +48,11 @@ def ablation_inputs(tiny_packed: dict[str, Path], tmp_path: Path):
     def write(name: str, subset: str, skill: float) -> str:
         probs = _random_probs(rng, truth[subset], len(data.class_names), skill)
         path = tmp_path / f"{name}.{subset}.npy"
-        Predictions(probs, ids[subset], data.class_names).save(path)
+        kind = name.rpartition("_")[2]
+        meta = {"views": [{}] * 70} if kind == "tta" else {}
+        if kind == "fused":  # fused from what moved on: the TTA mean (the meta of a chosen prediction says which)
+            meta = {"fused_from": str(tmp_path / f"{name.replace('fused', 'tta')}.{subset}.npy")}
+        Predictions(probs, ids[subset], data.class_names, meta).save(path)
         written[str(path)] = probs
         return str(path)
 
@@ -108,6 +112,22 @@ def test_ablation_without_test_labels_leaves_test_columns_empty(ablation_inputs,
     rows = ablation_table(models[:1], str(packed["train"]), str(packed["split"]), tmp_path / "a.csv")
     assert [r["what"] for r in rows] == ["best single model (weak), centre view", "+ 70-view TTA", "+ feature fusion"]
     assert all(r["test_log_loss"] == "" for r in rows)
+
+
+def test_ablation_notes_a_model_whose_centre_view_moved_on(ablation_inputs, tmp_path: Path) -> None:
+    """A model whose TTA was not adopted (views_choice.py) shows the TTA row marked, then no fusion row when its
+    predictions moved on unfused."""
+    models, _, packed, _, _, _ = ablation_inputs
+    weak = models[0]
+    chosen = Predictions.load(weak.centre_valid)
+    chosen.meta = {"views_used": "centre"}
+    chosen.save(tmp_path / "weak_chosen.valid.npy")
+    unfused = ModelPredictions(**{**weak.__dict__, "fused_valid": str(tmp_path / "weak_chosen.valid.npy")})
+    rows = ablation_table([unfused], str(packed["train"]), str(packed["split"]), tmp_path / "a.csv")
+    assert [r["what"] for r in rows] == [
+        "best single model (weak), centre view",
+        "+ 70-view TTA (not adopted: the centre view moves on)",
+    ]
 
 
 def test_top5_lists_the_most_likely_classes_in_order(tmp_path: Path) -> None:

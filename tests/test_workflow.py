@@ -205,7 +205,12 @@ def test_final_submission_is_valid_and_learned(demo_run: Path) -> None:
     scores = json.loads((workdir / "results" / "eval" / "plain.json").read_text())
     assert scores["valid"]["log_loss"] < scores["class_prior"]["log_loss"]
     assert "centre" in scores and "tta_gain" in scores  # TTA and centre view side by side
-    assert len(json.loads((workdir / "results/predictions/plain/test.meta.json").read_text())["views"]) == 70
+    assert len(json.loads((workdir / "results/predictions/plain/test.tta.meta.json").read_text())["views"]) == 70
+    # what moved on: the TTA mean or the centre view, the same for valid and test, decided on validation
+    chosen = {
+        s: json.loads((workdir / f"results/predictions/plain/{s}.meta.json").read_text()) for s in ("valid", "test")
+    }
+    assert chosen["valid"]["views_used"] == chosen["test"]["views_used"] == scores["views_used"]
     # plain is bagged (bags: [1, 2]): its submission input is the bag's average
     members = [workdir / f"results/predictions/{run}/test.npy" for run in PLAIN_BAG]
     bagged = Predictions.load(workdir / "results/predictions/plain/test_bagged.npy").probs

@@ -7,8 +7,8 @@ rule predict_tta:
         data=plan.packed_data,
         split=lambda w: plan.split_file(w.model),
     output:
-        pred=paths.PREDICTION,
-        pred_meta=paths.meta(paths.PREDICTION),
+        pred=paths.TTA_PREDICTION,
+        pred_meta=paths.meta(paths.TTA_PREDICTION),
         centre=paths.CENTRE_PREDICTION,
         centre_meta=paths.meta(paths.CENTRE_PREDICTION),
     log:
@@ -36,15 +36,15 @@ rule predict_tta:
 
 rule assemble_folds:
     input:
-        valid=plan.fold_predictions(paths.PREDICTION, "valid"),
-        test=plan.fold_predictions(paths.PREDICTION, "test"),
+        valid=plan.fold_predictions(paths.TTA_PREDICTION, "valid"),
+        test=plan.fold_predictions(paths.TTA_PREDICTION, "test"),
         centre_valid=plan.fold_predictions(paths.CENTRE_PREDICTION, "valid"),
         centre_test=plan.fold_predictions(paths.CENTRE_PREDICTION, "test"),
     output:
-        valid=paths.fill(paths.PREDICTION, subset="valid"),
-        valid_meta=paths.meta(paths.fill(paths.PREDICTION, subset="valid")),
-        test=paths.fill(paths.PREDICTION, subset="test"),
-        test_meta=paths.meta(paths.fill(paths.PREDICTION, subset="test")),
+        valid=paths.fill(paths.TTA_PREDICTION, subset="valid"),
+        valid_meta=paths.meta(paths.fill(paths.TTA_PREDICTION, subset="valid")),
+        test=paths.fill(paths.TTA_PREDICTION, subset="test"),
+        test_meta=paths.meta(paths.fill(paths.TTA_PREDICTION, subset="test")),
         centre_valid=paths.fill(paths.CENTRE_PREDICTION, subset="valid"),
         centre_valid_meta=paths.meta(
             paths.fill(paths.CENTRE_PREDICTION, subset="valid")
@@ -74,9 +74,40 @@ rule assemble_folds:
         "--out-test {output.centre_test} {output.centre_test_meta}) > {log} 2>&1"
 
 
+rule choose_views:
+    input:
+        tta_valid=paths.fill(paths.TTA_PREDICTION, subset="valid"),
+        centre_valid=paths.fill(paths.CENTRE_PREDICTION, subset="valid"),
+        tta=paths.TTA_PREDICTION,
+        centre=paths.CENTRE_PREDICTION,
+        data=paths.TRAIN_DATA,
+    output:
+        pred=paths.PREDICTION,
+        meta=paths.meta(paths.PREDICTION),  # `{output}` passes both to --out
+    log:
+        "results/logs/choose_views/{model}/{subset}.log",
+    benchmark:
+        "results/benchmarks/choose_views/{model}/{subset}.tsv"
+    conda:
+        CONDA_CPU
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+        gpu=0,
+    params:
+        choice=config["tta"]["choice"],
+        min_gain_se=config["decisions"]["min_gain_se"],
+    shell:
+        "deepsea choose-views --tta-valid {input.tta_valid} --centre-valid {input.centre_valid} --tta {input.tta} "
+        "--centre {input.centre} --data {input.data} --choice {params.choice} "
+        "--min-gain-se {params.min_gain_se} --out {output} > {log} 2>&1"
+
+
 rule evaluate:
     input:
         pred=paths.fill(paths.PREDICTION, subset="valid"),
+        tta=paths.fill(paths.TTA_PREDICTION, subset="valid"),
         centre=paths.fill(paths.CENTRE_PREDICTION, subset="valid"),
         data=paths.TRAIN_DATA,
         split=lambda w: plan.split_file(w.model),
@@ -94,7 +125,7 @@ rule evaluate:
         runtime=10,
         gpu=0,
     shell:
-        "deepsea evaluate --pred {input.pred} --centre {input.centre} --data {input.data} --split {input.split} "
+        "deepsea evaluate --pred {input.pred} --tta {input.tta} --centre {input.centre} --data {input.data} --split {input.split} "
         "--out {output} "
         "> {log} 2>&1"
 

@@ -180,8 +180,8 @@ rule ablation:
     input:
         centre_valid=plan.ablation_predictions(paths.CENTRE_PREDICTION, "valid"),
         centre_test=plan.ablation_predictions(paths.CENTRE_PREDICTION, "test"),
-        tta_valid=plan.ablation_predictions(paths.PREDICTION, "valid"),
-        tta_test=plan.ablation_predictions(paths.PREDICTION, "test"),
+        tta_valid=plan.ablation_predictions(paths.TTA_PREDICTION, "valid"),
+        tta_test=plan.ablation_predictions(paths.TTA_PREDICTION, "test"),
         fused_valid=[plan.valid_prediction(m) for m in plan.ablation_models()],
         fused_test=[plan.test_prediction(m) for m in plan.ablation_models()],
         ensemble=plan.ablation_stage("ensemble"),

@@ -11,11 +11,16 @@ which, with the numbers, for the log, the closing summary and the report.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from deepsea.data.imageset import ImageSet
+from deepsea.errors import DataMismatchError
+from deepsea.io import positions_of
 from deepsea.metrics import image_log_losses, paired_standard_error
+from deepsea.predictions import Predictions
 
 MIN_GAIN_SE = 1.0  # the default: a fitted blend must gain more than one standard error
 
@@ -33,13 +38,14 @@ class Adoption:
     images: int
 
     simple: str = "uniform"  # what the simple choice is
+    candidate: str = "the fitted blend"  # what competes with it
 
     @property
     def reason(self) -> str:
         verdict = "more" if self.adopted == "fitted" else "not more"
         simple = "the uniform one" if self.simple == "uniform" else self.simple
         return (
-            f"{self.adopted}: the fitted blend gains {self.gain:+.4f} log loss over {simple} on {self.images} "
+            f"{self.adopted}: {self.candidate} gains {self.gain:+.4f} log loss over {simple} on {self.images} "
             f"images it was not fitted on, {verdict} than {self.min_gain_se:g} x its standard error {self.gain_se:.4f}"
         )
 
@@ -48,10 +54,16 @@ class Adoption:
 
 
 def adopt_if_better(
-    labels: np.ndarray, fitted: np.ndarray, uniform: np.ndarray, min_gain_se: float, simple: str = "uniform"
+    labels: np.ndarray,
+    fitted: np.ndarray,
+    uniform: np.ndarray,
+    min_gain_se: float,
+    simple: str = "uniform",
+    *,
+    candidate: str = "the fitted blend",
 ) -> Adoption:
     """Compare the fitted blend's (out-of-fold) probabilities with the simple choice's (`uniform`, named `simple`)
-    on the same labelled images."""
+    on the same labelled images; `candidate` names the fitted one in the reason."""
     fitted_losses, uniform_losses = image_log_losses(labels, fitted), image_log_losses(labels, uniform)
     gain = float(np.mean(uniform_losses - fitted_losses)) if len(labels) else 0.0
     se = paired_standard_error(uniform_losses, fitted_losses)
@@ -65,4 +77,20 @@ def adopt_if_better(
         min_gain_se=min_gain_se,
         images=int(len(labels)),
         simple=simple,
+        candidate=candidate,
     )
+
+
+def labels_of(predicted: Predictions, data_path: str | os.PathLike[str], command: str) -> np.ndarray:
+    """The packed labels of the rows of `predicted` (validation or out-of-fold images of the training set), whose
+    ids and classes must be the packed training set's; `command` names the stage in the error."""
+    data = ImageSet.load(data_path)
+    rows, missing = positions_of(predicted.ids, data.ids.tolist())
+    if missing:
+        raise DataMismatchError(
+            f"{command}: {len(missing)} validation ids (e.g. '{missing[0]}') are not in {data_path}; the "
+            "predictions must be over validation images of this training set."
+        )
+    if list(predicted.class_names) != list(data.class_names):
+        raise DataMismatchError(f"{command}: the predictions' classes are not those of {data_path}.")
+    return data.labels[rows]

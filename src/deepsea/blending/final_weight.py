@@ -23,13 +23,12 @@ import os
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from deepsea.blending.adoption import MIN_GAIN_SE, adopt_if_better
+from deepsea.blending.adoption import MIN_GAIN_SE, adopt_if_better, labels_of
 from deepsea.blending.ensemble import MEANS, out_of_fold_blend
-from deepsea.data.imageset import ImageSet
 from deepsea.errors import DataMismatchError
-from deepsea.io import positions_of, read_json, write_json
+from deepsea.io import read_json, write_json
 from deepsea.metrics import log_loss
-from deepsea.predictions import Predictions, common_images, load_aligned
+from deepsea.predictions import common_images, load_aligned
 
 log = logging.getLogger(__name__)
 
@@ -45,20 +44,6 @@ def fit_final_weight(ensemble: np.ndarray, pseudo: np.ndarray, labels: np.ndarra
         lambda w: blend_loss(ensemble, pseudo, labels, w), bounds=(0.0, 1.0), method="bounded", options={"xatol": 1e-6}
     )
     return min((0.0, float(inner.x), 1.0), key=lambda w: blend_loss(ensemble, pseudo, labels, w))
-
-
-def _labels_of(predicted: Predictions, data_path: str | os.PathLike[str]) -> np.ndarray:
-    """The packed labels of the validation rows of `predicted`, whose ids and classes must be the training set's."""
-    data = ImageSet.load(data_path)
-    rows, missing = positions_of(predicted.ids, data.ids.tolist())
-    if missing:
-        raise DataMismatchError(
-            f"fit-final-weight: {len(missing)} validation ids (e.g. '{missing[0]}') are not in {data_path}; the "
-            "predictions must be over the standard validation split of this training set."
-        )
-    if list(predicted.class_names) != list(data.class_names):
-        raise DataMismatchError(f"fit-final-weight: the predictions' classes are not those of {data_path}.")
-    return data.labels[rows]
 
 
 def _honest_ensemble(
@@ -107,7 +92,7 @@ def run_fit_final_weight(
     # (fold 0), the only ones they did not train on
     paths = [*ensemble_valid_paths, *pseudo_label_paths]
     predictions = list(load_aligned(paths, common_images(paths)))
-    labels = _labels_of(predictions[0], data_path)
+    labels = labels_of(predictions[0], data_path, "fit-final-weight")
     n_models = len(ensemble_valid_paths)
     models = np.stack([p.probs.astype(np.float64) for p in predictions[:n_models]])
     ensemble = _honest_ensemble(models, labels, ensemble_adopted, folds=folds, seed=seed, mean=mean)

@@ -53,6 +53,15 @@ def _cmd_assemble_folds(a: argparse.Namespace) -> None:
     )
 
 
+def _cmd_choose_views(a: argparse.Namespace) -> None:
+    from deepsea.blending.views_choice import choose_views
+
+    chosen = choose_views(
+        (a.tta_valid, a.centre_valid), (a.tta, a.centre), a.data, choice=a.choice, min_gain_se=a.min_gain_se
+    )
+    chosen.save(prediction_out(a.out))
+
+
 def _cmd_combine_shards(a: argparse.Namespace) -> None:
     from deepsea.blending.shards import combine_shards
     from deepsea.data.shards import read_shards
@@ -138,13 +147,20 @@ def _add_min_gain_se(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_model_blends(add: AddCommand) -> None:
-    p = add("average", _cmd_average, "average prediction files (a bag's members) into one")
-    p.add_argument("--pred", required=True, nargs="+", help="predictions .npy over the same ids")
-    p.add_argument("--weights", type=float, nargs="+", help="one per --pred (default: equal)")
-    p.add_argument("--weights-from", help="a JSON file with a 'weights' list (fit-final-weight's)")
-    p.add_argument("--mean", choices=["arithmetic", "geometric", "logit"], default="arithmetic")
-    p.add_argument("--common-ids", action="store_true", help="only the images every file predicts")
+def _add_model_predictions(add: AddCommand) -> None:
+    """Commands that make a model's predictions from its runs' raw ones: the views choice, a k-fold entry's."""
+    p = add(
+        "choose-views",
+        _cmd_choose_views,
+        "a model's predictions as the TTA mean or its centre view, decided on validation",
+    )
+    p.add_argument("--tta-valid", required=True, help="the views' mean of the validation (out-of-fold) images")
+    p.add_argument("--centre-valid", required=True, help="the centre view of the same images")
+    p.add_argument("--tta", required=True, help="the views' mean of the subset to write")
+    p.add_argument("--centre", required=True, help="the centre view of the subset to write")
+    p.add_argument("--data", required=True, help="packed training data (the validation labels)")
+    p.add_argument("--choice", choices=["auto", "views"], default="auto", help="views: always the TTA mean")
+    _add_min_gain_se(p)
     add_prediction_out(p)
 
     p = add("assemble-folds", _cmd_assemble_folds, "a k-fold entry's out-of-fold and averaged test predictions")
@@ -153,6 +169,16 @@ def _add_model_blends(add: AddCommand) -> None:
     p.add_argument("--mean", choices=["arithmetic", "geometric", "logit"], default="arithmetic")
     p.add_argument("--out-valid", required=True, nargs="+", metavar="FILE", help="out-of-fold .npy [its .meta.json]")
     p.add_argument("--out-test", required=True, nargs="+", metavar="FILE", help="test .npy [its .meta.json]")
+
+
+def _add_model_blends(add: AddCommand) -> None:
+    p = add("average", _cmd_average, "average prediction files (a bag's members) into one")
+    p.add_argument("--pred", required=True, nargs="+", help="predictions .npy over the same ids")
+    p.add_argument("--weights", type=float, nargs="+", help="one per --pred (default: equal)")
+    p.add_argument("--weights-from", help="a JSON file with a 'weights' list (fit-final-weight's)")
+    p.add_argument("--mean", choices=["arithmetic", "geometric", "logit"], default="arithmetic")
+    p.add_argument("--common-ids", action="store_true", help="only the images every file predicts")
+    add_prediction_out(p)
 
     p = add("combine-shards", _cmd_combine_shards, "one prediction from the pseudo-label shard models' predictions")
     p.add_argument("--pred", required=True, nargs="+", help="predictions of the shard models, shard 0 first")
@@ -217,5 +243,6 @@ def _add_final_blend(add: AddCommand) -> None:
 
 
 def add_commands(add: AddCommand) -> None:
+    _add_model_predictions(add)
     _add_model_blends(add)
     _add_final_blend(add)

@@ -85,17 +85,22 @@ def _cmd_top5(a: argparse.Namespace) -> None:
 def _cmd_evaluate(a: argparse.Namespace) -> None:
     from deepsea.report.evaluate import evaluate
 
-    evaluate(a.pred, a.data, a.split, a.out, centre_path=a.centre, unfused_path=a.unfused)
+    evaluate(a.pred, a.data, a.split, a.out, centre_path=a.centre, tta_path=a.tta, unfused_path=a.unfused)
 
 
-def add_commands(add: AddCommand) -> None:
+def _add_evaluate(add: AddCommand) -> None:
     p = add("evaluate", _cmd_evaluate, "validation log loss and top-1..5 accuracy of a prediction file")
-    p.add_argument("--pred", required=True, help="validation predictions .npy")
+    p.add_argument("--pred", required=True, help="validation predictions .npy (what moves on)")
     p.add_argument("--data", required=True, help="packed training data (.npz), for the labels")
     p.add_argument("--split", required=True)
+    p.add_argument("--tta", help="the views' mean of the same images (--pred chose between it and --centre)")
     p.add_argument("--centre", help="centre-view predictions of the same images, to report the TTA gain")
     p.add_argument("--unfused", help="the convnet's predictions before feature fusion, to report the fusion gain")
     p.add_argument("--out", required=True, help="evaluation JSON to write")
+
+
+def add_commands(add: AddCommand) -> None:
+    _add_evaluate(add)
 
     p = add("plot-data", _cmd_plot_data, "report figures of the data set: class counts, image sizes, samples")
     p.add_argument("--train", required=True, help="packed training data (.npz)")

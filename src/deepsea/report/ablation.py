@@ -40,8 +40,16 @@ class ModelPredictions:
     centre_test: str
     tta_valid: str
     tta_test: str
-    fused_valid: str  # = tta_valid for a model that is not fused
+    fused_valid: str  # what moves on: the fused prediction, else the TTA mean or centre view (views_choice.py)
     fused_test: str  # a bagged model's: on its bag's averaged test prediction
+
+    def moved_on(self) -> tuple[bool, str]:
+        """(whether the model is fused, which views its predictions moved on with: "tta" or "centre"), from the
+        meta of what moves on (a fused prediction names the prediction it was fused from)."""
+        meta = read_json(meta_path(self.fused_valid))
+        fused = "fused_from" in meta
+        chosen = read_json(meta_path(meta["fused_from"])) if fused else meta
+        return fused, chosen.get("views_used", "tta")
 
 
 class _Scorer:
@@ -82,6 +90,24 @@ class _Scorer:
         return scores["log_loss"], scores["accuracy"]
 
 
+def _view_count(prediction: str) -> int | str:
+    """The number of test-time views a prediction averaged (its meta's views), or "multi" where not recorded."""
+    return len(read_json(meta_path(prediction)).get("views", [])) or "multi"
+
+
+def _single_model_steps(best: ModelPredictions) -> list[tuple[str, list[str], list[str]]]:
+    """The best model's rows: centre view, + TTA (noted where its centre view moved on instead), + fusion."""
+    fused, views_used = best.moved_on()
+    tta_note = "" if views_used == "tta" else " (not adopted: the centre view moves on)"
+    steps = [
+        (f"best single model ({best.name}), centre view", [best.centre_valid], [best.centre_test]),
+        (f"+ {_view_count(best.tta_valid)}-view TTA{tta_note}", [best.tta_valid], [best.tta_test]),
+    ]
+    if fused:
+        steps.append(("+ feature fusion", [best.fused_valid], [best.fused_test]))
+    return steps
+
+
 def ablation_table(
     models: Sequence[ModelPredictions],
     data_path: str,
@@ -97,12 +123,7 @@ def ablation_table(
         raise ValueError("ablation: no models given.")
     scorer = _Scorer(data_path, split_path, test_labels)
     best = min(models, key=lambda m: scorer.valid([m.tta_valid])[0])
-    steps: list[tuple[str, list[str], list[str]]] = [
-        (f"best single model ({best.name}), centre view", [best.centre_valid], [best.centre_test]),
-        ("+ 70-view TTA", [best.tta_valid], [best.tta_test]),
-    ]
-    if best.fused_valid != best.tta_valid:
-        steps.append(("+ feature fusion", [best.fused_valid], [best.fused_test]))
+    steps = _single_model_steps(best)
     if len(models) > 1:
         steps.append(
             (f"uniform blend of {len(models)} models", [m.fused_valid for m in models], [m.fused_test for m in models])

@@ -18,7 +18,7 @@ from deepsea.data.imageset import ImageSet
 from deepsea.data.splits import Split
 from deepsea.errors import DataMismatchError
 from deepsea.io import read_json, write_json
-from deepsea.metrics import class_prior, image_log_losses, paired_standard_error, score
+from deepsea.metrics import class_prior, image_log_losses, log_loss, paired_standard_error, score
 from deepsea.predictions import Predictions
 
 log = logging.getLogger(__name__)
@@ -31,9 +31,11 @@ def evaluate(
     out: str | os.PathLike[str],
     *,
     centre_path: str | os.PathLike[str] | None = None,
+    tta_path: str | os.PathLike[str] | None = None,
     unfused_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Score validation predictions against the packed labels; write and return the scores."""
+    """Score validation predictions against the packed labels; write and return the scores. `pred_path` is what
+    moves on; given the TTA mean and the centre view it was chosen from (views_choice.py), both are scored too."""
     data = ImageSet.load(data_path)
     split = Split.from_json(read_json(split_path), str(split_path))
     labels, probs, class_names = _validation_predictions(pred_path, data, split, str(split_path))
@@ -49,28 +51,55 @@ def evaluate(
         "class_prior": score(labels, np.tile(prior, (len(labels), 1))),
         "confusion": {"classes": class_names, "rows_true_columns_predicted": confusion.tolist()},
     }
-    message = f"valid log loss {result['valid']['log_loss']:.4f}"
-    before = (("centre", "tta_gain", "centre view", centre_path), ("unfused", "fusion_gain", "unfused", unfused_path))
-    for name, gain, label, path in before:  # the same images one step earlier: what TTA, what fusion gained
-        if path is None:
-            continue
-        before_labels, before_probs, _ = _validation_predictions(path, data, split, str(split_path))
-        result[name] = score(before_labels, before_probs)
-        result[gain] = result[name]["log_loss"] - result["valid"]["log_loss"]
-        result[f"{gain}_se"] = _gain_se(before_labels, before_probs, labels, probs)
-        message += f" ({label} {result[name]['log_loss']:.4f})"
+
+    def load(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+        return _validation_predictions(path, data, split, str(split_path))[:2]
+
+    tta = load(tta_path) if tta_path else (labels, probs)
+    if centre_path:  # the same images one step earlier: what TTA, what fusion gained
+        _add_gain(result, ("centre", "tta_gain"), load(centre_path), tta)
+    if unfused_path:
+        _add_gain(result, ("unfused", "fusion_gain"), load(unfused_path), (labels, probs))
+    if tta_path:
+        result["tta"] = score(*tta)
+        result["views_used"] = Predictions.load(pred_path).meta.get("views_used", "tta")
     result["warnings"] = diagnose(result)
     write_json(out, result)
     log.info(
         "%s: %s, class prior %.4f, top-1 accuracy %.3f",
         pred_path,
-        message,
+        _scores_message(result),
         result["class_prior"]["log_loss"],
         result["valid"]["top1_accuracy"],
     )
     for warning in result["warnings"]:
         log.warning("%s: %s; %s", pred_path, warning["problem"], warning["fix"])
     return result
+
+
+def _add_gain(
+    result: dict[str, Any],
+    names: tuple[str, str],
+    before: tuple[np.ndarray, np.ndarray],
+    after: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Score the step before (`names` = its key, the gain's key) and what the step gained, with its standard error."""
+    name, gain = names
+    result[name] = score(*before)
+    result[gain] = result[name]["log_loss"] - log_loss(*after)
+    result[f"{gain}_se"] = _gain_se(*before, *after)
+
+
+def _scores_message(result: dict[str, Any]) -> str:
+    """'valid log loss 0.1234 (TTA mean 0.1234, centre view 0.1300: TTA mean used)' for the log."""
+    message = f"valid log loss {result['valid']['log_loss']:.4f}"
+    parts = [f"{label} {result[key]['log_loss']:.4f}" for key, label in _STEP_LABELS.items() if key in result]
+    if "views_used" in result:
+        parts[-1] += f": {'TTA mean' if result['views_used'] == 'tta' else 'centre view'} used"
+    return message + (f" ({', '.join(parts)})" if parts else "")
+
+
+_STEP_LABELS = {"unfused": "unfused", "tta": "TTA mean", "centre": "centre view"}
 
 
 def _gain_se(labels_before: np.ndarray, before: np.ndarray, labels: np.ndarray, after: np.ndarray) -> float:
@@ -117,11 +146,13 @@ def diagnose(result: dict) -> list[dict[str, str]]:
             }
         )
     if _significantly_worse(result, "tta_gain"):
+        averaged = result.get("tta", result["valid"])["log_loss"]
+        kept = "; its centre view moves on instead" if result.get("views_used") == "centre" else ""
         warnings.append(
             {
                 "problem": "test-time augmentation made the validation log loss worse "
-                f"({result['centre']['log_loss']:.4f} for the centre view, {loss:.4f} averaged over the views: "
-                f"{_worse_by(result, 'tta_gain')})",
+                f"({result['centre']['log_loss']:.4f} for the centre view, {averaged:.4f} averaged over the views: "
+                f"{_worse_by(result, 'tta_gain')}){kept}",
                 "fix": "usually the model is undertrained (raise its train.steps: its training log says how many "
                 "epochs it saw) or a view changes what tells your classes apart (narrow tta.zoom, tta.stretch or "
                 "tta.rotation, or set tta.method: centre; where orientation tells classes apart, e.g. digits: "

@@ -163,17 +163,22 @@ def plot_learning_curve(log_csv: str | os.PathLike[str], name: str, out: str | o
 def model_table(
     eval_paths: Sequence[str | os.PathLike[str]], names: Sequence[str], out_csv: str | os.PathLike[str]
 ) -> list[dict[str, object]]:
-    """One row per evaluated model: validation log loss with TTA and of the centre view (or unfused), top-1..5."""
+    """One row per evaluated model: validation log loss of what moved on, of the TTA mean and the centre view (or
+    unfused), top-1..5."""
     rows = []
     for path, name in zip(eval_paths, names, strict=True):
         scores = read_json(path)
         valid = scores["valid"]
         row: dict[str, object] = {"model": name, "valid_log_loss": round(valid["log_loss"], 4)}
+        if "tta" in scores:
+            row["tta_log_loss"] = round(scores["tta"]["log_loss"], 4)
         if "centre" in scores:
             row["centre_view_log_loss"] = round(scores["centre"]["log_loss"], 4)
             row["tta_gain"] = round(scores["tta_gain"], 4)
             if "tta_gain_se" in scores:  # evaluations written before it lack it
                 row["tta_gain_se"] = round(scores["tta_gain_se"], 4)
+        if "views_used" in scores:  # what moved on (views_choice.py): valid_log_loss is its score
+            row["views_used"] = scores["views_used"]
         if "unfused" in scores:
             row["unfused_log_loss"] = round(scores["unfused"]["log_loss"], 4)
             row["fusion_gain"] = round(scores["fusion_gain"], 4)

@@ -54,7 +54,8 @@ def check_stages(config: Config) -> None:
             "submission.source: 'final' blends the ensemble with pseudo-label models; add pseudo_labels.models "
             "or use source: ensemble."
         )
-    make_views(from_dict(TTASettings, config["tta"], "tta"))
+    views = {key: value for key, value in config["tta"].items() if key != "choice"}  # choice: choose_views's
+    make_views(from_dict(TTASettings, views, "tta"))
     for name in config["ensemble"]["models"]:
         if name not in config["models"]:
             raise _not_an_entry("ensemble.models", name, config)

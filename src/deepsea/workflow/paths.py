@@ -39,8 +39,9 @@ TRAIN_LOG = "results/models/{model}/train_log.csv"
 AUGMENTATION_GRID = "results/plots/augmentation/{model}.png"
 
 # predictions (each with its .meta.json: predictions.meta_path) and their evaluations
-PREDICTION = "results/predictions/{model}/{subset}.npy"
-CENTRE_PREDICTION = "results/predictions/{model}/{subset}.centre.npy"
+TTA_PREDICTION = "results/predictions/{model}/{subset}.tta.npy"  # the mean over the test-time views
+CENTRE_PREDICTION = "results/predictions/{model}/{subset}.centre.npy"  # the centre view alone
+PREDICTION = "results/predictions/{model}/{subset}.npy"  # the one of the two that moves on (views_choice.py)
 BAGGED_TEST = "results/predictions/{model}/test_bagged.npy"
 EVALUATION = "results/eval/{model}.json"
 FUSED = "results/fused/{model}/{subset}.npy"

@@ -87,7 +87,8 @@ class Plan:
         return runs.train_inputs(self.runs[wildcards.model], wildcards.model in self.pseudo_label_runs)
 
     def tta_json(self) -> str:
-        return _compact_json(self.config["tta"])
+        """`deepsea predict --tta`: the views; `choice` is the choose_views rule's (views_choice.py)."""
+        return _compact_json({key: value for key, value in self.config["tta"].items() if key != "choice"})
 
     def fusion_json(self) -> str:
         settings = {key: value for key, value in self.config["fusion"].items() if key != "models"}
@@ -269,7 +270,7 @@ class Plan:
 
     def tta_views_source(self) -> str:
         """The prediction whose saved views the report plots: the first submitted model's validation prediction."""
-        return paths.fill(paths.PREDICTION, model=self.config["submission"]["models"][0], subset="valid")
+        return paths.fill(paths.TTA_PREDICTION, model=self.config["submission"]["models"][0], subset="valid")
 
     def report_figures(self) -> list[str]:
         """Every report figure and table of the final submission (inputs of final_submission)."""

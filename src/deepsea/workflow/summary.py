@@ -82,8 +82,12 @@ def run_summary(eval_paths: Iterable[str | os.PathLike[str]]) -> list[str]:
             scores = read_json(path)
             name = path.stem if path.parent.name != "fused" else f"{path.stem} (fused)"
             line = f"  {name:<36} {scores['valid']['log_loss']:.4f}"
+            if "tta" in scores:
+                line += f"   TTA mean {scores['tta']['log_loss']:.4f}"
             if "centre" in scores:
                 line += f"   centre view {scores['centre']['log_loss']:.4f}"
+            if scores.get("views_used") == "centre":
+                line += " (used)"
             rows.append(line + f"   class prior {scores['class_prior']['log_loss']:.4f}")
             for warning in scores.get("warnings", []):
                 problems.setdefault(warning["fix"], []).append(f"  {name}: {warning['problem']}")
