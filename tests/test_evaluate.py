@@ -41,9 +41,9 @@ def test_tta_that_hurts_is_named_with_the_keys_to_change(tiny_packed, tmp_path: 
     assert result["tta_gain"] == pytest.approx(np.log(0.6) - np.log(0.8), abs=1e-4)
     (warning,) = result["warnings"]
     assert "test-time augmentation made the validation log loss worse (0.2231 for the centre" in warning["problem"]
-    assert "train.steps" in warning["fix"] and "tta.method: centre" in warning["fix"]
+    assert "train.epochs" in warning["fix"] and "tta.method: centre" in warning["fix"]
     assert json.loads((tmp_path / "eval.json").read_text())["warnings"] == [warning]
-    assert str(tta) in caplog.text and "train.steps" in caplog.text
+    assert str(tta) in caplog.text and "train.epochs" in caplog.text
 
 
 def test_good_scores_give_no_warning(tiny_packed, tmp_path: Path) -> None:
@@ -111,3 +111,54 @@ def test_predictions_are_compared_image_by_image_whatever_their_row_order(tiny_p
     result = evaluate(tta, tiny_packed["train"], tiny_packed["split"], tmp_path / "eval.json", centre_path=centre)
     assert result["tta_gain"] == pytest.approx(0.0, abs=1e-12)
     assert result["tta_gain_se"] == 0.0  # the same images paired, not row k with row k
+
+
+def _write_log(path: Path, valid_losses: list[float], drop_after: int, lr: float = 0.01) -> Path:
+    """A training log (the columns loop.py writes) with an evaluation every 100 steps and a 10x drop after
+    `drop_after` evaluations."""
+    from deepsea.training.loop import write_log
+
+    rows = [
+        [100 * (k + 1), 2.0 * (k + 1), lr if k < drop_after else lr / 10, 1.0, 0.5, loss, 0.5, 1.0 * k]
+        for k, loss in enumerate(valid_losses)
+    ]
+    write_log(path, rows)
+    return path
+
+
+def test_a_model_still_learning_at_full_rate_is_told_to_train_longer(tiny_packed, tmp_path: Path) -> None:
+    ids, labels, names = _valid_truth(tiny_packed)
+    pred = _save(tmp_path / "valid.npy", labels, len(names), 0.8, ids, names)
+    falling = _write_log(tmp_path / "falling.csv", [1.2, 0.9, 0.7, 0.55, 0.45, 0.3], drop_after=5)
+    result = evaluate(pred, tiny_packed["train"], tiny_packed["split"], tmp_path / "e.json", train_logs=[falling])
+    (warning,) = result["warnings"]
+    assert "still falling" in warning["problem"] and "steps 300-500" in warning["problem"]  # not across the drop
+    assert "train.epochs" in warning["fix"]
+    assert result["learning"]["median_fall"] == pytest.approx(1 - 0.45 / 0.7)
+
+
+def test_a_plateau_or_a_fall_after_the_drop_alone_gives_no_warning(tiny_packed, tmp_path: Path) -> None:
+    ids, labels, names = _valid_truth(tiny_packed)
+    pred = _save(tmp_path / "valid.npy", labels, len(names), 0.8, ids, names)
+    plateau = _write_log(tmp_path / "plateau.csv", [1.2, 0.6, 0.5, 0.49, 0.5, 0.3], drop_after=5)
+    short = _write_log(tmp_path / "short.csv", [1.2, 0.6, 0.3], drop_after=2)  # two full-rate evaluations: no say
+    for log_path in (plateau, short):
+        result = evaluate(pred, tiny_packed["train"], tiny_packed["split"], tmp_path / "e.json", train_logs=[log_path])
+        assert result["warnings"] == []
+
+
+def test_fold_models_decide_by_their_median(tiny_packed, tmp_path: Path) -> None:
+    """One noisy fold model of five does not raise the warning for a k-fold entry, three do."""
+    ids, labels, names = _valid_truth(tiny_packed)
+    pred = _save(tmp_path / "valid.npy", labels, len(names), 0.8, ids, names)
+    flat = [_write_log(tmp_path / f"flat{k}.csv", [1.0, 0.6, 0.5, 0.5, 0.49, 0.3], 5) for k in range(5)]
+    falling = [_write_log(tmp_path / f"fall{k}.csv", [1.0, 0.9, 0.8, 0.6, 0.4, 0.3], 5) for k in range(3)]
+    one = evaluate(
+        pred, tiny_packed["train"], tiny_packed["split"], tmp_path / "e.json", train_logs=[*flat[:4], falling[0]]
+    )
+    assert one["warnings"] == [] and one["learning"]["logs"] == 5
+    three = evaluate(
+        pred, tiny_packed["train"], tiny_packed["split"], tmp_path / "e.json", train_logs=[*flat[:2], *falling]
+    )
+    (warning,) = three["warnings"]
+    assert "the median of 5 fold models" in warning["problem"]

@@ -15,7 +15,8 @@ from deepsea.training.settings import ModelSettings, TrainSettings, bag_member_s
 SCHEMA = Path(__file__).parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 # Keys added after results existed: no `default:` in the schema, because a filled-in default would change every
 # model's params (`model_settings_json`) and make Snakemake retrain existing results; the description names it.
-LATE = {"balanced_until", "snapshots", "snapshot_from"}
+# The training length too: a schema default for either of steps and epochs would make every config give both.
+LATE = {"balanced_until", "snapshots", "snapshot_from", "steps", "epochs"}
 
 
 def _defaults(cls) -> dict:

@@ -109,6 +109,7 @@ rule evaluate:
         pred=paths.fill(paths.PREDICTION, subset="valid"),
         tta=paths.fill(paths.TTA_PREDICTION, subset="valid"),
         centre=paths.fill(paths.CENTRE_PREDICTION, subset="valid"),
+        logs=plan.train_logs,
         data=paths.TRAIN_DATA,
         split=lambda w: plan.split_file(w.model),
     output:
@@ -125,7 +126,7 @@ rule evaluate:
         runtime=10,
         gpu=0,
     shell:
-        "deepsea evaluate --pred {input.pred} --tta {input.tta} --centre {input.centre} --data {input.data} --split {input.split} "
+        "deepsea evaluate --pred {input.pred} --tta {input.tta} --centre {input.centre} --train-log {input.logs} --data {input.data} --split {input.split} "
         "--out {output} "
         "> {log} 2>&1"
 

@@ -85,7 +85,16 @@ def _cmd_top5(a: argparse.Namespace) -> None:
 def _cmd_evaluate(a: argparse.Namespace) -> None:
     from deepsea.report.evaluate import evaluate
 
-    evaluate(a.pred, a.data, a.split, a.out, centre_path=a.centre, tta_path=a.tta, unfused_path=a.unfused)
+    evaluate(
+        a.pred,
+        a.data,
+        a.split,
+        a.out,
+        centre_path=a.centre,
+        tta_path=a.tta,
+        unfused_path=a.unfused,
+        train_logs=a.train_log or (),
+    )
 
 
 def _add_evaluate(add: AddCommand) -> None:
@@ -96,6 +105,7 @@ def _add_evaluate(add: AddCommand) -> None:
     p.add_argument("--tta", help="the views' mean of the same images (--pred chose between it and --centre)")
     p.add_argument("--centre", help="centre-view predictions of the same images, to report the TTA gain")
     p.add_argument("--unfused", help="the convnet's predictions before feature fusion, to report the fusion gain")
+    p.add_argument("--train-log", nargs="+", help="the model's training log (a k-fold entry's: its fold models')")
     p.add_argument("--out", required=True, help="evaluation JSON to write")
 
 

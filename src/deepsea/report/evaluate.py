@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from deepsea.errors import DataMismatchError
 from deepsea.io import read_json, write_json
 from deepsea.metrics import class_prior, image_log_losses, log_loss, paired_standard_error, score
 from deepsea.predictions import Predictions
+from deepsea.report.learning import still_learning
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +35,11 @@ def evaluate(
     centre_path: str | os.PathLike[str] | None = None,
     tta_path: str | os.PathLike[str] | None = None,
     unfused_path: str | os.PathLike[str] | None = None,
+    train_logs: Sequence[str | os.PathLike[str]] = (),
 ) -> dict[str, Any]:
     """Score validation predictions against the packed labels; write and return the scores. `pred_path` is what
-    moves on; given the TTA mean and the centre view it was chosen from (views_choice.py), both are scored too."""
+    moves on; given the TTA mean and the centre view it was chosen from (views_choice.py), both are scored too;
+    given the model's training logs, whether it was still learning when training stopped (learning.py)."""
     data = ImageSet.load(data_path)
     split = Split.from_json(read_json(split_path), str(split_path))
     labels, probs, class_names = _validation_predictions(pred_path, data, split, str(split_path))
@@ -63,6 +67,9 @@ def evaluate(
     if tta_path:
         result["tta"] = score(*tta)
         result["views_used"] = Predictions.load(pred_path).meta.get("views_used", "tta")
+    learning = still_learning(train_logs) if train_logs else None
+    if learning is not None:
+        result["learning"] = learning
     result["warnings"] = diagnose(result)
     write_json(out, result)
     log.info(
@@ -142,9 +149,11 @@ def diagnose(result: dict) -> list[dict[str, str]]:
                 "problem": f"validation log loss {loss:.4f} is no better than predicting the class frequencies "
                 f"({prior:.4f}): the model learned nothing useful",
                 "fix": "check its training log for a stalled or diverging loss, and its train.learning_rate and "
-                "train.steps",
+                "train.epochs",
             }
         )
+    if result.get("learning", {}).get("still_learning"):
+        warnings.append(_still_learning_warning(result["learning"]))
     if _significantly_worse(result, "tta_gain"):
         averaged = result.get("tta", result["valid"])["log_loss"]
         kept = "; its centre view moves on instead" if result.get("views_used") == "centre" else ""
@@ -153,7 +162,7 @@ def diagnose(result: dict) -> list[dict[str, str]]:
                 "problem": "test-time augmentation made the validation log loss worse "
                 f"({result['centre']['log_loss']:.4f} for the centre view, {averaged:.4f} averaged over the views: "
                 f"{_worse_by(result, 'tta_gain')}){kept}",
-                "fix": "usually the model is undertrained (raise its train.steps: its training log says how many "
+                "fix": "usually the model is undertrained (raise its train.epochs: its training log says how many "
                 "epochs it saw) or a view changes what tells your classes apart (narrow tta.zoom, tta.stretch or "
                 "tta.rotation, or set tta.method: centre; where orientation tells classes apart, e.g. digits: "
                 "workflow/configs/upright.yaml)",
@@ -168,6 +177,17 @@ def diagnose(result: dict) -> list[dict[str, str]]:
             }
         )
     return warnings
+
+
+def _still_learning_warning(learning: dict[str, Any]) -> dict[str, str]:
+    folds = f" (the median of {learning['logs']} fold models)" if learning["logs"] > 1 else ""
+    return {
+        "problem": f"the validation loss was still falling at the end of training: by {learning['median_fall']:.0%} "
+        f"over steps {learning['from_step']:.0f}-{learning['to_step']:.0f} at the full learning rate "
+        f"({learning['valid_loss_from']:.3f} -> {learning['valid_loss_to']:.3f}){folds}, "
+        f"{learning['epochs']:.1f} epochs in all",
+        "fix": "train longer: raise its train.epochs (its learning curve is in the report)",
+    }
 
 
 def validation_predictions(

@@ -127,6 +127,7 @@ def _build_run(
     pseudo-labels, optimiser and the checkpoint that belongs to exactly this run."""
     data = ImageSet.load(data_path)
     train_set, valid_set = split_images(data, split_path)
+    settings = settings.with_steps(len(train_set))  # epochs -> steps for this split's training images
     model = build_model(
         settings.architecture, len(data.class_names), settings.input_size, settings.params, f"models.{settings.name}"
     ).to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # NHWC, as predict.py: oneDNN and cuDNN convolve it faster
@@ -282,11 +283,12 @@ def train(
     shards and the ensemble's test probabilities are, for a model with `pseudo_label.fraction` > 0."""
     torch.set_num_threads(max(1, threads))
     torch.manual_seed(settings.seed)
-    device, t = resolve_device(device_name), settings.train
+    device = resolve_device(device_name)
     run = _build_run(
         settings, data_path, split_path, Path(out_model), device=device, preinit_path=preinit_path,
         pseudo_labels=pseudo_labels,
     )  # fmt: skip
+    settings, t = run.settings, run.settings.train  # the length resolved for the data (epochs -> steps)
     balanced_steps = round(t.balanced_until * t.steps)
     keep_at = set(snapshot_steps(t.steps, t.snapshots, t.snapshot_from)[:-1])  # the last: the final model
     _log_plan(run, balanced_steps, keep_at)

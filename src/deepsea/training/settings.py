@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +22,14 @@ from deepsea.records import from_dict, load_json_argument
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Optimisation settings. lr drops by 10x at each fraction of `steps` in `lr_drops` (original: 84%, 95%)."""
+    """Optimisation settings. lr drops by 10x at each fraction of the steps in `lr_drops` (original: 84%, 95%).
 
-    steps: int = 600
+    The length is `epochs` (passes over the training images, so it follows the data: steps = ceil(epochs x training
+    images / batch_size), resolved when training starts, see `with_steps`) or, for exact reproduction, `steps`; not
+    both. Neither: DEFAULT_EPOCHS."""
+
+    steps: int = 0  # minibatches; 0: from epochs
+    epochs: float = 0.0  # passes over the training images; 0 (and steps 0): DEFAULT_EPOCHS
     batch_size: int = 32
     learning_rate: float = 0.003
     lr_drops: tuple[float, ...] = (0.84, 0.95)
@@ -40,6 +46,9 @@ class TrainSettings:
     snapshots: int = 0  # keep the weights at this many steps of the last `snapshot_from` of training and predict
     snapshot_from: float = 0.8  # with all of them averaged (a HackerEarth challenge write-up's snapshot ensemble;
     # 0 or 1: the final only)
+
+
+DEFAULT_EPOCHS = 30.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,23 @@ class ModelSettings:
     pseudo_label: PseudoLabelSettings = field(default_factory=PseudoLabelSettings)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings as a dict; `train.epochs` only where it was set, so that a model trained for a given number
+        of steps is written byte for byte as before epochs existed."""
+        data = dataclasses.asdict(self)
+        if not self.train.epochs:
+            del data["train"]["epochs"]
+        return data
+
+    def with_steps(self, train_images: int) -> ModelSettings:
+        """These settings with the training length in steps, resolved from `epochs` for `train_images` training
+        images (each step is `batch_size` images: a pseudo-label model's batches mix test images in, so it passes
+        over its labelled images fewer times than `epochs` and costs what its base model costs)."""
+        t = self.train
+        if t.steps:
+            return self
+        epochs = t.epochs or DEFAULT_EPOCHS
+        steps = max(1, math.ceil(epochs * train_images / t.batch_size))
+        return dataclasses.replace(self, train=dataclasses.replace(t, steps=steps, epochs=epochs))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -107,8 +132,13 @@ def validate_model_settings(s: ModelSettings) -> None:
     t = s.train
     if t.learning_rate <= 0:
         raise ConfigError(f"{where}.train.learning_rate: must be positive, got {t.learning_rate}.")
-    if t.steps < 1 or t.batch_size < 1:
-        raise ConfigError(f"{where}.train: steps and batch_size must be at least 1.")
+    if t.steps < 0 or t.epochs < 0 or t.batch_size < 1:
+        raise ConfigError(f"{where}.train: steps and epochs must not be negative, batch_size at least 1.")
+    if t.steps and t.epochs:
+        raise ConfigError(
+            f"{where}.train: give epochs (the length in passes over the training images) or steps (exact "
+            f"minibatches, to reproduce a run), not both; got steps {t.steps} and epochs {t.epochs:g}."
+        )
     if any(not 0 < f < 1 for f in t.lr_drops) or list(t.lr_drops) != sorted(t.lr_drops):
         raise ConfigError(f"{where}.train.lr_drops: increasing fractions of the steps in (0, 1), e.g. [0.84, 0.95].")
     if t.optimizer not in ("sgd", "adam"):

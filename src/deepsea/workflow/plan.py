@@ -72,6 +72,13 @@ class Plan:
         """Input function: the fold models' predictions of `subset` by a prediction pattern, fold 0 first."""
         return lambda w: [paths.fill(pattern, model=run, subset=subset) for run in self.fold_runs(w.model)]
 
+    def train_logs(self, wildcards: Any) -> list[str]:
+        """Input function: a model's training log; a k-fold entry's fold models' logs."""
+        name = wildcards.model
+        return [
+            paths.fill(paths.TRAIN_LOG, model=run) for run in ([name] if name in self.runs else self.fold_runs(name))
+        ]
+
     def entry_settings_json(self, name: str) -> str:
         """A `models` entry's settings (its fold-0 model's under k-fold) for what shows the entry, not one run."""
         return self.model_settings_json(name if name in self.runs else self.fold_runs(name)[0])
