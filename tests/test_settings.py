@@ -55,7 +55,7 @@ def test_unknown_key_named_with_suggestion() -> None:
 
 
 def test_wrong_type_and_negative_lr() -> None:
-    with pytest.raises(ConfigError, match=r"models\.m\.input_size: expected int"):
+    with pytest.raises(ConfigError, match=r"models\.m\.input_size: .big. is not a size.*or auto"):
         load_model_settings('{"name": "m", "input_size": "big"}')
     with pytest.raises(ConfigError, match=r"models\.m\.train\.learning_rate: must be positive"):
         load_model_settings('{"name": "m", "train": {"learning_rate": -0.1}}')

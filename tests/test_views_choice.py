@@ -62,7 +62,7 @@ def test_a_clearly_better_tta_mean_moves_on_for_every_subset(predictions, tiny_p
         chosen = _choose(files, subset, tiny_packed, tmp_path / f"{subset}.npy")
         assert chosen.meta["kind"] == "tta" and chosen.meta["views_used"] == "tta"
         np.testing.assert_array_equal(chosen.probs, Predictions.load(files[f"tta_{subset}"]).probs)
-        assert chosen.meta["views_choice"]["adoption"]["adopted"] == "fitted"
+        assert chosen.meta["views_choice"]["adoption"]["adopted"] == "the TTA mean"  # the simple choice kept
 
 
 def test_a_worse_tta_mean_gives_way_to_the_centre_view(predictions, tiny_packed, tmp_path: Path) -> None:
@@ -70,19 +70,18 @@ def test_a_worse_tta_mean_gives_way_to_the_centre_view(predictions, tiny_packed,
     chosen = _choose(files, "test", tiny_packed, tmp_path / "test.npy")
     assert chosen.meta["kind"] == "centre" and chosen.meta["views_used"] == "centre"
     np.testing.assert_array_equal(chosen.probs, Predictions.load(files["centre_test"]).probs)
-    assert "the TTA mean gains" in chosen.meta["views_choice"]["reason"]
+    assert "the centre view alone gains" in chosen.meta["views_choice"]["reason"]
 
 
-def test_a_gain_within_noise_keeps_the_centre_view(predictions, tiny_packed, tmp_path: Path) -> None:
-    """Equal skill, different noise: the TTA mean may win by a hair, not by a standard error (mostly); where it
-    does win by more, the recorded numbers say so."""
-    files = predictions(tta_skill=1.0, centre_skill=1.0, noise_seed=3)
-    chosen = _choose(files, "valid", tiny_packed, tmp_path / "valid.npy")
+def test_a_centre_view_better_within_noise_keeps_the_tta_mean(predictions, tiny_packed, tmp_path: Path) -> None:
+    """A centre view better by less than its standard errors does not replace the views' mean; with no margin
+    asked (min_gain_se 0) any gain does."""
+    files = predictions(tta_skill=1.0, centre_skill=1.3)
+    chosen = _choose(files, "valid", tiny_packed, tmp_path / "valid.npy", "--min-gain-se", "1000")
+    assert chosen.meta["views_used"] == "tta"
     adoption = chosen.meta["views_choice"]["adoption"]
-    used_tta = adoption["gain"] > adoption["min_gain_se"] * adoption["gain_se"] and adoption["gain"] > 0
-    assert chosen.meta["views_used"] == ("tta" if used_tta else "centre")
-    strict = _choose(files, "valid", tiny_packed, tmp_path / "strict.npy", "--min-gain-se", "1000")
-    assert strict.meta["views_used"] == "centre"
+    any_gain = _choose(files, "valid", tiny_packed, tmp_path / "any.npy", "--min-gain-se", "0")
+    assert any_gain.meta["views_used"] == ("centre" if adoption["gain"] > 0 else "tta")
 
 
 def test_choice_views_always_takes_the_tta_mean(predictions, tiny_packed, tmp_path: Path) -> None:

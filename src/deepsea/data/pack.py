@@ -68,6 +68,7 @@ class PackReport:
     converted: dict[str, int] = field(default_factory=dict)
     min_side: int = 0
     max_side: int = 0
+    longest_side_p75: float = 0.0  # what `input_size: auto` starts from (training/settings.py)
     background: str = "light"  # what the images were: "dark" ones are stored inverted (light background)
     border_level: float | None = None  # median of the images' border medians (gray level of the background)
     ink_contrast: float | None = None  # median of (image mean - border level): < 0 dark organisms, > 0 light ones
@@ -367,6 +368,7 @@ def pack(
     report.n_images = len(images)
     report.min_side = int(images.shapes.min())
     report.max_side = int(images.shapes.max())
+    report.longest_side_p75 = float(np.percentile(images.shapes.max(axis=1), 75)) if len(images) else 0.0
     write_json(report_path, report.__dict__)
     log.info("packed %d %s images from %s (%d skipped) -> %s", len(images), subset, root, len(problems), out)
     return report

@@ -33,7 +33,7 @@ def augmentation_grid(
     images = ImageSet.load(data_path)
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(images), size=min(n_images, len(images)), replace=False)
-    size, gap = settings.input_size, 2
+    size, gap = settings.pixels, 2
     zoom = max(1, 96 // size)  # small inputs are enlarged (nearest neighbour) so that they can be seen
     cell = size * zoom
     grid = np.full((len(chosen) * (cell + gap), (1 + n_samples) * (cell + gap)), 255, np.uint8)

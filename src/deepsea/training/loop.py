@@ -43,7 +43,7 @@ from deepsea.training.pseudo_labels import (
     load_pseudo_label_pool,
     pseudo_labelled_per_batch,
 )
-from deepsea.training.settings import ModelSettings
+from deepsea.training.settings import AUTO_SIZE_PERCENTILE, AUTO_SIZE_RANGE, ModelSettings, longest_side_p75
 from deepsea.training.snapshots import snapshot_steps, weights_copy
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,27 @@ class _Run:
     checkpoint: Checkpoint
 
 
+def _fit_to_data(settings: ModelSettings, data: ImageSet, train_set: ImageSet) -> ModelSettings:
+    """What the entry leaves to the data: the steps of `train.epochs` (this run's training images), the pixels of
+    `input_size: auto` (all packed training images, as the pack report: settings.py), logged, and recorded in the
+    model file with the settings."""
+    p75 = longest_side_p75(data.shapes)
+    fitted = settings.with_steps(len(train_set)).with_input_size(p75)
+    if settings.input_size == "auto":
+        log.info(
+            "model %s: input_size auto -> %d px (percentile %d of the %d training images' longest side: %.0f px, "
+            "within %d-%d px, rounded to a size %s takes)",
+            settings.name,
+            fitted.pixels,
+            AUTO_SIZE_PERCENTILE,
+            len(data),
+            p75,
+            *AUTO_SIZE_RANGE,
+            settings.architecture,
+        )
+    return fitted
+
+
 def _build_run(
     settings: ModelSettings,
     data_path: str | os.PathLike[str],
@@ -127,9 +148,9 @@ def _build_run(
     pseudo-labels, optimiser and the checkpoint that belongs to exactly this run."""
     data = ImageSet.load(data_path)
     train_set, valid_set = split_images(data, split_path)
-    settings = settings.with_steps(len(train_set))  # epochs -> steps for this split's training images
+    settings = _fit_to_data(settings, data, train_set)
     model = build_model(
-        settings.architecture, len(data.class_names), settings.input_size, settings.params, f"models.{settings.name}"
+        settings.architecture, len(data.class_names), settings.pixels, settings.params, f"models.{settings.name}"
     ).to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # NHWC, as predict.py: oneDNN and cuDNN convolve it faster
     norm = Normalisation.fit(train_set, model.inputs[0])
     if preinit_path is not None:

@@ -81,7 +81,7 @@ def _network(settings: ModelSettings, state: dict[str, Any], weights: dict, devi
     model = build_model(
         settings.architecture,
         len(state["class_names"]),
-        settings.input_size,
+        settings.pixels,
         settings.params,
         f"models.{settings.name}",
     )

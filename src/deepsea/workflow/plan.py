@@ -300,5 +300,6 @@ class Plan:
         evaluations += [paths.fill(paths.FUSED_EVALUATION, model=name) for name in self.config["fusion"]["models"]]
         turned_by = summary.turns_images_over(self.runs, self.config["tta"])
         lines = summary.data_summary([paths.TRAIN_REPORT, paths.TEST_REPORT], turned_by)
+        lines += summary.input_size_summary(self.config["models"], paths.TRAIN_REPORT)
         lines += summary.run_summary(evaluations)
         return lines + summary.blend_summary(paths.ENSEMBLE_WEIGHTS, paths.FINAL_BLEND)

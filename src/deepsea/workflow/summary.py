@@ -15,6 +15,7 @@ from pathlib import Path
 from deepsea.data.orientation import OrientationCheck, upright_warning
 from deepsea.errors import DeepseaError
 from deepsea.io import read_json
+from deepsea.training.settings import auto_input_size
 
 
 def turns_images_over(runs: Mapping[str, Mapping], tta: Mapping) -> list[str]:
@@ -71,6 +72,23 @@ def data_summary(report_paths: Iterable[str | os.PathLike[str]], turned_by: Sequ
         except (DeepseaError, OSError, ValueError, KeyError, TypeError):
             continue  # the summary is a courtesy (see run_summary)
     return ["deepsea: data (results/data/):", *rows] if rows else []
+
+
+def input_size_summary(models: Mapping[str, Mapping], train_report: str | os.PathLike[str]) -> list[str]:
+    """Which input size `input_size: auto` chose for each entry that asks for it, from the pack report's
+    longest-side percentile (the same number training resolves it from: training/settings.py)."""
+    auto = {name: entry for name, entry in models.items() if entry.get("input_size") == "auto"}
+    if not auto:
+        return []
+    try:
+        p75 = float(read_json(train_report)["longest_side_p75"])
+    except (DeepseaError, OSError, ValueError, KeyError, TypeError):
+        return []  # a courtesy, as run_summary
+    sizes = ", ".join(
+        f"{name} {auto_input_size(p75, entry['architecture'], entry.get('params', {}))} px"
+        for name, entry in auto.items()
+    )
+    return [f"deepsea: input_size auto (3 in 4 training images at most {p75:.0f} px on their longest side): {sizes}"]
 
 
 def run_summary(eval_paths: Iterable[str | os.PathLike[str]]) -> list[str]:
