@@ -36,7 +36,8 @@ from deepsea.training.model_file import load_model
 from deepsea.training.settings import bag_member_seed
 
 pytestmark = pytest.mark.slow
-PLAIN_BAG = ["plain", "plain_bag1", "plain_bag2"]  # the demo's bagged model: bags [1, 2]
+PLAIN_BAG = ["plain", "plain_bag1"]  # the demo's bagged model: bags [1]
+SHARDS = 2  # config.yaml: pseudo_labels.shards
 FUSED = ["plain", "cr4_ds", "convroll4_doublescale_fs5"]  # config.yaml's fusion and ensemble models
 
 REPO = Path(__file__).parents[1]
@@ -192,7 +193,7 @@ def test_two_demo_runs_give_identical_bytes(demo_run: Path, killed_run: KilledRu
     differing = [str(f) for f in files if (a / f).read_bytes() != (b / f).read_bytes()]
     assert not differing, f"{len(differing)} files differ between two runs of the same config: {differing[:10]}"
     models = sorted(p.relative_to(a) for p in (a / "results" / "models").rglob("model.pt"))
-    assert len(models) == 8  # 5 convnets (plain with 2 bag members) + 3 pseudo-label models
+    assert len(models) == 6  # 4 convnets (plain with 1 bag member) + 2 pseudo-label models
     for rel in models:  # byte for byte: weights, settings, normalisation (run B's were resumed from checkpoints)
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
 
@@ -205,29 +206,29 @@ def test_final_submission_is_valid_and_learned(demo_run: Path) -> None:
     scores = json.loads((workdir / "results" / "eval" / "plain.json").read_text())
     assert scores["valid"]["log_loss"] < scores["class_prior"]["log_loss"]
     assert "centre" in scores and "tta_gain" in scores  # TTA and centre view side by side
-    assert len(json.loads((workdir / "results/predictions/plain/test.tta.meta.json").read_text())["views"]) == 70
+    assert len(json.loads((workdir / "results/predictions/plain/test.tta.meta.json").read_text())["views"]) == 35
     # what moved on: the TTA mean or the centre view, the same for valid and test, decided on validation
     chosen = {
         s: json.loads((workdir / f"results/predictions/plain/{s}.meta.json").read_text()) for s in ("valid", "test")
     }
     assert chosen["valid"]["views_used"] == chosen["test"]["views_used"] == scores["views_used"]
-    # plain is bagged (bags: [1, 2]): its submission input is the bag's average
+    # plain is bagged (bags: [1]): its submission input is the bag's average
     members = [workdir / f"results/predictions/{run}/test.npy" for run in PLAIN_BAG]
     bagged = Predictions.load(workdir / "results/predictions/plain/test_bagged.npy").probs
     np.testing.assert_array_equal(bagged, average(members, mean="geometric").probs)  # ensemble.bag_mean
-    assert (workdir / "results/splits/bag_1.json").exists() and (workdir / "results/eval/plain_bag2.json").exists()
+    assert (workdir / "results/splits/bag_1.json").exists() and (workdir / "results/eval/plain_bag1.json").exists()
     # each member from its own start: not a clone of the standard member that only saw another split
     member_seeds = [load_model(workdir / f"results/models/{run}/model.pt", "cpu")[1].seed for run in PLAIN_BAG]
-    assert member_seeds == [0, bag_member_seed(0, 1), bag_member_seed(0, 2)]
+    assert member_seeds == [0, bag_member_seed(0, 1)]
     fused = json.loads((workdir / "results/eval/fused/cr4_ds.json").read_text())
     assert "unfused" in fused and "fusion_gain" in fused  # fused and unfused side by side
     assert (workdir / "results/fused/plain/test.npy").exists()  # the submission's input for a fused model
     weights = json.loads((workdir / "results/ensemble/weights.json").read_text())["weights"]
     assert set(weights) == set(FUSED) and sum(weights.values()) == pytest.approx(1.0)
-    # pseudo-labels (config.yaml: doublescale_pl, 3 shards): one model per shard, combined, blended with the ensemble
+    # pseudo-labels (config.yaml: doublescale_pl, 2 shards): one model per shard, combined, blended with the ensemble
     shards = json.loads((workdir / "results/splits/test_shards.json").read_text())["shards"]
-    assert len(shards) == 3 and sorted(i for s in shards for i in s) == sorted(ids)
-    for k in range(3):
+    assert len(shards) == SHARDS and sorted(i for s in shards for i in s) == sorted(ids)
+    for k in range(SHARDS):
         log = (workdir / f"results/logs/train_pseudolabel/doublescale_pl_shard{k}.log").read_text()
         assert f"(all but shard {k}), 33% of every batch" in log
         assert (workdir / f"results/eval/doublescale_pl_shard{k}.json").exists()
@@ -299,13 +300,14 @@ def test_forcerun_reruns_the_stage_and_its_dependents_only(demo_run: Path) -> No
     result = _snakemake(demo_run, "-n", "--forcerun", "fuse_features", "--", "final_submission")
     assert result.returncode == 0, result.stderr[-3000:]
     rules = {rule for rule, _ in _planned_jobs(result.stdout)}
-    downstream = {"fuse_features", "evaluate_fused", "ensemble", "train_pseudolabel", "predict_tta", "evaluate",
+    downstream = {"fuse_features", "evaluate_fused", "ensemble", "train_pseudolabel", "predict_tta", "choose_views",
+                  "evaluate",
                   "combine_shards", "fit_final_weight", "final_blend", "submit", "final_submission",
                   "plot_training", "model_table", "plot_final", "plot_ensemble", "ablation", "top5"}  # fmt: skip
     assert "fuse_features" in rules and rules <= downstream, rules
     assert not rules & {"pack", "split_valid", "split_bag", "extract_features", "train_convnet", "bag_average"}
     predicted = {out.split("/")[2] for rule, out in _planned_jobs(result.stdout) if rule == "predict_tta"}
-    assert predicted == {f"doublescale_pl_shard{k}" for k in range(3)}  # only models trained on the ensemble
+    assert predicted == {f"doublescale_pl_shard{k}" for k in range(SHARDS)}  # only models trained on the ensemble
 
 
 def test_editing_one_model_reruns_only_that_model_and_downstream(demo_run: Path) -> None:
@@ -313,14 +315,14 @@ def test_editing_one_model_reruns_only_that_model_and_downstream(demo_run: Path)
     workdir = demo_run
     shipped = (workdir / "config.yaml").read_text()
     before, after = shipped.split("\n  cr4_ds:", 1)
-    (workdir / "edited.yaml").write_text(before + "\n  cr4_ds:" + after.replace("steps: 600", "steps: 650", 1))
-    assert "steps: 650" in (workdir / "edited.yaml").read_text().split("\n  cr4_ds:")[1].split("\n  conv")[0]
+    (workdir / "edited.yaml").write_text(before + "\n  cr4_ds:" + after.replace("epochs: 27", "epochs: 29", 1))
+    assert "epochs: 29" in (workdir / "edited.yaml").read_text().split("\n  cr4_ds:")[1].split("\n  conv")[0]
     result = _snakemake(workdir, "-n", "--configfile", "edited.yaml", "--", "final_submission")
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = _planned_jobs(result.stdout)
     assert {out for rule, out in jobs if rule == "train_convnet"} == {"results/models/cr4_ds/model.pt"}
     predicted = {out.split("/")[2] for rule, out in jobs if rule == "predict_tta"}
-    assert predicted == {"cr4_ds"} | {f"doublescale_pl_shard{k}" for k in range(3)}
+    assert predicted == {"cr4_ds"} | {f"doublescale_pl_shard{k}" for k in range(SHARDS)}
     assert {out for rule, out in jobs if rule == "fuse_features"} == {"results/fused/cr4_ds/valid.npy"}
     assert "params have changed since last execution" in result.stdout.lower()  # the model's settings param
 
@@ -373,9 +375,8 @@ def test_logged_command_reproduces_the_rule_by_hand(
 REPORT_SECTIONS = {
     "1. Data": {"class_counts.png", "image_sizes.png", "samples.png"},
     "2. Augmentation": {"tta_views.png", "plain.png", "cr4_ds.png", "convroll4_doublescale_fs5.png"},
-    "3. Training": {f"{run}.png" for run in ["plain", "plain_bag1", "plain_bag2", "cr4_ds", "convroll4_doublescale_fs5",
-                                             "doublescale_pl_shard0", "doublescale_pl_shard1",
-                                             "doublescale_pl_shard2"]},
+    "3. Training": {f"{run}.png" for run in ["plain", "plain_bag1", "cr4_ds", "convroll4_doublescale_fs5",
+                                             "doublescale_pl_shard0", "doublescale_pl_shard1"]},
     "4. Models": {"models.csv", "models.png"},
     "5. Final model": {"confusion.png"},
     "6. Ensemble": {"ensemble.png"},
