@@ -19,7 +19,6 @@ import csv
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from _workflow import copy_workflow
 
 REPO = Path(__file__).parents[1]
 
@@ -60,12 +60,7 @@ def write_generated(folder: Path) -> None:
 
 def run_version(tree: Path, workdir: Path, data: Path, extra: list[str]) -> dict:
     """The default DAG of the workflow in `tree` on `data`, with only `data:` (and `extra` config files) set."""
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(tree / name, workdir)
-    for name in ("workflow", "envs"):
-        shutil.copytree(tree / name, workdir / name)
+    copy_workflow(tree, workdir)
     labels = data / "test_labels.csv"
     (workdir / "mine.yaml").write_text(
         f"data: {{train_dir: {data / 'train'}, test_dir: {data / 'test'}}}\nreport: {{test_labels: {labels}}}\n"

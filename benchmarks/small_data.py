@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from _workflow import copy_workflow
 
 REPO = Path(__file__).parents[1]
 PER_CLASS = 20
@@ -89,12 +89,7 @@ def write_digits(folder: Path) -> None:
 
 def run_scheme(out: Path, data: Path, scheme: str) -> dict:
     workdir = out / scheme
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    for name in ("Snakefile", "config.yaml"):
-        shutil.copy(REPO / name, workdir)
-    for name in ("workflow", "envs"):
-        shutil.copytree(REPO / name, workdir / name)
+    copy_workflow(REPO, workdir)
     config = CONFIG.format(train=data / "train", test=data / "test", labels=data / "test_labels.csv", scheme=scheme)
     (workdir / "check.yaml").write_text(config)
     start = time.monotonic()
