@@ -267,7 +267,7 @@ def test_final_submission_is_valid_and_learned(demo_run: Path) -> None:
         assert "INFO deepsea: $ deepsea " in first_line, (log_file, first_line)
     log = (workdir / "results" / "logs" / "train_convnet" / "plain.log").read_text()
     assert "$ deepsea train --settings" in log.splitlines()[0]
-    assert re.search(r"600 steps of 32 on cpu \(\d+\.\d epochs of the training images\)", log)
+    assert re.search(r"608 steps of 32 on cpu \(27\.0 epochs of the training images\)", log)  # 27 epochs of 720
     # the run ends with every model's validation scores (and evaluate's warnings, if any): Snakemake's own log
     run_log = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))[0]  # the fixture's run: the first
     data, summary = run_log.read_text().split("deepsea: validation log loss (results/eval/):\n")
@@ -402,7 +402,7 @@ def test_report_has_every_section(demo_run: Path) -> None:
         assert entry["data_uri"].startswith("data:"), f"{path} is not embedded (the report must be self-contained)"
     ablation = list(csv.DictReader((workdir / "results/report/ablation.csv").open()))
     assert [row["what"].split(" (")[0] for row in ablation] == [
-        "best single model", "+ 70-view TTA", "+ feature fusion", "uniform blend of 3 models", "weighted ensemble",
+        "best single model", "+ 35-view TTA", "+ feature fusion", "uniform blend of 3 models", "weighted ensemble",
         "+ pseudo-labels",
     ]  # fmt: skip
     assert all(row["test_log_loss"] for row in ablation)  # the demo's hidden labels are known
