@@ -273,7 +273,7 @@ def test_final_submission_is_valid_and_learned(demo_run: Path) -> None:
     data, summary = run_log.read_text().split("deepsea: validation log loss (results/eval/):\n")
     assert re.search(r"deepsea: data \(results/data/\):\n  train: 800 images in 20 classes, \d+-\d+ px", data)
     assert re.search(r"\n  test: 200 images", data)
-    assert re.search(rf"  plain +{scores['valid']['log_loss']:.4f}   centre view", summary)
+    assert re.search(rf"  plain +{scores['valid']['log_loss']:.4f}   TTA mean [\d.]+   centre view", summary)
     assert re.search(rf"  cr4_ds \(fused\) +{fused['valid']['log_loss']:.4f}", summary)
     assert f"deepsea: final blend (results/final/blend.json): pseudo-label weight {w:.2f}, valid" in summary
 

@@ -19,7 +19,7 @@ import logging
 import os
 
 from deepsea.blending.adoption import MIN_GAIN_SE, Adoption, adopt_if_better, labels_of
-from deepsea.errors import DataMismatchError
+from deepsea.errors import ConfigError, DataMismatchError
 from deepsea.predictions import Predictions
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def choose_views(
     """The predictions of one subset that move on: `subset` = (views' mean, centre view) of that subset, chosen
     between by `valid` = (views' mean, centre view) of the validation images, with the decision in the meta."""
     if choice not in CHOICES:
-        raise DataMismatchError(f"choose-views: choice '{choice}' is not one of {', '.join(CHOICES)}.")
+        raise ConfigError(f"choose-views: choice '{choice}' is not one of {', '.join(CHOICES)}.")
     adoption = views_adoption(Predictions.load(valid[0]), Predictions.load(valid[1]), data_path, min_gain_se)
     use_views = choice == "views" or adoption.adopted != "fitted"
     chosen = Predictions.load(subset[0] if use_views else subset[1])
