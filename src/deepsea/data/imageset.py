@@ -103,3 +103,12 @@ class ImageSet:
         """The set saved at `path`; its pixels are memory-mapped read-only (see `read_npz`), not read."""
         a = read_npz(path, required=("pixels", "offsets", "shapes", "ids", "labels", "class_names"), mapped=("pixels",))
         return cls(a["pixels"], a["offsets"], a["shapes"], a["ids"], a["labels"], a["class_names"].tolist())
+
+
+LONGEST_SIDE_PERCENTILE = 75  # what `input_size: auto` starts from: three in four images are not shrunk
+
+
+def longest_side_p75(shapes: np.ndarray) -> float:
+    """The 75th percentile of the images' longest sides ((N, 2) shapes): the pack report's `longest_side_p75`,
+    from which training resolves `input_size: auto` (training/settings.py)."""
+    return float(np.percentile(shapes.max(axis=1), LONGEST_SIDE_PERCENTILE)) if len(shapes) else 0.0

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from deepsea.data.duplicates import copies_of, duplicate_groups, pixel_digest
 from deepsea.data.images import DecodedImage, border_level, is_image_file, read_gray
-from deepsea.data.imageset import NO_LABEL, ImageSet
+from deepsea.data.imageset import NO_LABEL, ImageSet, longest_side_p75
 from deepsea.data.orientation import UPRIGHT_SCORE, check_orientation
 from deepsea.errors import BadImageError, DeepseaError
 from deepsea.io import read_json, write_json
@@ -368,7 +368,7 @@ def pack(
     report.n_images = len(images)
     report.min_side = int(images.shapes.min())
     report.max_side = int(images.shapes.max())
-    report.longest_side_p75 = float(np.percentile(images.shapes.max(axis=1), 75)) if len(images) else 0.0
+    report.longest_side_p75 = longest_side_p75(images.shapes)
     write_json(report_path, report.__dict__)
     log.info("packed %d %s images from %s (%d skipped) -> %s", len(images), subset, root, len(problems), out)
     return report

@@ -20,7 +20,7 @@ from deepsea.data.splits import Split
 from deepsea.errors import DataMismatchError
 from deepsea.io import read_json, write_json
 from deepsea.metrics import class_prior, image_log_losses, log_loss, paired_standard_error, score
-from deepsea.predictions import Predictions
+from deepsea.predictions import Predictions, meta_path
 from deepsea.report.learning import still_learning
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def evaluate(
         _add_gain(result, ("unfused", "fusion_gain"), load(unfused_path), (labels, probs))
     if tta_path:
         result["tta"] = score(*tta)
-        result["views_used"] = Predictions.load(pred_path).meta.get("views_used", "tta")
+        result["views_used"] = read_json(meta_path(pred_path)).get("views_used", "tta")
     learning = still_learning(train_logs) if train_logs else None
     if learning is not None:
         result["learning"] = learning

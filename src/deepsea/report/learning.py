@@ -56,9 +56,5 @@ def still_learning(log_paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any
     if not falls:
         return None
     typical = sorted(falls, key=lambda f: f["fall"])[len(falls) // 2]
-    return {
-        **typical,
-        "median_fall": median(f["fall"] for f in falls),
-        "logs": len(falls),
-        "still_learning": median(f["fall"] for f in falls) > STILL_FALLING,
-    }
+    median_fall = median(f["fall"] for f in falls)
+    return {**typical, "median_fall": median_fall, "logs": len(falls), "still_learning": median_fall > STILL_FALLING}

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from deepsea.data.batches import AugmentedBatches, Normalisation, views_batch
-from deepsea.data.imageset import ImageSet
+from deepsea.data.imageset import LONGEST_SIDE_PERCENTILE, ImageSet, longest_side_p75
 from deepsea.data.splits import Split
 from deepsea.device import resolve_device
 from deepsea.errors import DeepseaError, NonFiniteError
@@ -43,7 +43,7 @@ from deepsea.training.pseudo_labels import (
     load_pseudo_label_pool,
     pseudo_labelled_per_batch,
 )
-from deepsea.training.settings import AUTO_SIZE_PERCENTILE, AUTO_SIZE_RANGE, ModelSettings, longest_side_p75
+from deepsea.training.settings import AUTO_SIZE_RANGE, ModelSettings
 from deepsea.training.snapshots import snapshot_steps, weights_copy
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def _fit_to_data(settings: ModelSettings, data: ImageSet, train_set: ImageSet) -
             "within %d-%d px, rounded to a size %s takes)",
             settings.name,
             fitted.pixels,
-            AUTO_SIZE_PERCENTILE,
+            LONGEST_SIDE_PERCENTILE,
             len(data),
             p75,
             *AUTO_SIZE_RANGE,

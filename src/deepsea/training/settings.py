@@ -50,8 +50,7 @@ class TrainSettings:
 
 
 DEFAULT_EPOCHS = 30.0
-AUTO_SIZE_PERCENTILE = 75  # input_size auto: the share of training images that are not shrunk (their longest side)
-AUTO_SIZE_RANGE = (31, 95)  # ... within the demo's inputs and the original's 95 px (cost grows with its square)
+AUTO_SIZE_RANGE = (31, 95)  # input_size auto: within the demo's inputs and the original's 95 px (cost: its square)
 
 
 def auto_input_size(longest_side_p75: float, architecture: str, params: dict[str, Any]) -> int:
@@ -61,11 +60,6 @@ def auto_input_size(longest_side_p75: float, architecture: str, params: dict[str
     architecture takes. From all the packed training images, so an entry's fold and bag models share it."""
     low, high = AUTO_SIZE_RANGE
     return nearest_input_size(architecture, params, min(max(longest_side_p75, low), high), at_most=high)
-
-
-def longest_side_p75(shapes: np.ndarray) -> float:
-    """The 75th percentile of the images' longest sides ((N, 2) shapes), as the pack report stores it."""
-    return float(np.percentile(shapes.max(axis=1), AUTO_SIZE_PERCENTILE)) if len(shapes) else 0.0
 
 
 @dataclass(frozen=True)

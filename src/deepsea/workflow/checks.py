@@ -4,6 +4,8 @@ that needs another); each error names the key and the fix. Run on every Snakemak
 
 from __future__ import annotations
 
+from typing import Any
+
 from deepsea.errors import ConfigError
 from deepsea.inference.views import TTASettings, make_views
 from deepsea.records import from_dict
@@ -41,6 +43,11 @@ def check_models(config: Config, convnet_runs: Runs, pseudo_label_runs: Runs) ->
         load_model_settings(settings_json(run, settings))
 
 
+def view_settings(tta: Config) -> dict[str, Any]:
+    """The `tta` keys that `deepsea predict` takes (TTASettings): all but `choice`, the choose_views rule's."""
+    return {key: value for key, value in tta.items() if key != "choice"}
+
+
 def check_stages(config: Config) -> None:
     """What the blending stages, fusion and the submission name must exist and fit together."""
     if config["pseudo_labels"]["models"] and not config["ensemble"]["models"]:
@@ -54,8 +61,7 @@ def check_stages(config: Config) -> None:
             "submission.source: 'final' blends the ensemble with pseudo-label models; add pseudo_labels.models "
             "or use source: ensemble."
         )
-    views = {key: value for key, value in config["tta"].items() if key != "choice"}  # choice: choose_views's
-    make_views(from_dict(TTASettings, views, "tta"))
+    make_views(from_dict(TTASettings, view_settings(config["tta"]), "tta"))
     for name in config["ensemble"]["models"]:
         if name not in config["models"]:
             raise _not_an_entry("ensemble.models", name, config)

@@ -15,7 +15,7 @@ from typing import Any
 
 from deepsea.errors import ConfigError
 from deepsea.workflow import paths, runs, summary
-from deepsea.workflow.checks import check_config
+from deepsea.workflow.checks import check_config, view_settings
 
 
 def _compact_json(settings: Mapping[str, Any]) -> str:
@@ -95,7 +95,7 @@ class Plan:
 
     def tta_json(self) -> str:
         """`deepsea predict --tta`: the views; `choice` is the choose_views rule's (views_choice.py)."""
-        return _compact_json({key: value for key, value in self.config["tta"].items() if key != "choice"})
+        return _compact_json(view_settings(self.config["tta"]))
 
     def fusion_json(self) -> str:
         settings = {key: value for key, value in self.config["fusion"].items() if key != "models"}
