@@ -11,13 +11,20 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
+from deepsea.data.augment import sample_params
 from deepsea.data.orientation import (
     TURNS,
+    UPRIGHT_TILT,
     OrientationCheck,
     check_orientation,
+    decide_orientation,
+    read_orientation,
     thumbnail,
     upright_warning,
 )
+from deepsea.errors import ConfigError, DeepseaError
+from deepsea.inference.views import TTASettings, make_views, oriented_views
+from deepsea.training.settings import ModelSettings
 from deepsea.workflow.summary import data_summary, turns_images_over
 
 
@@ -74,7 +81,8 @@ def test_warning_only_for_upright_images_under_a_config_that_turns_them(tmp_path
     assert upright_warning(upright, []) is None and upright_warning(chance, ["x"]) is None
     assert upright_warning(OrientationCheck(0.95, 20), ["x"]) is None  # too few images to say
     warning = upright_warning(upright, ["cr4_ds is rotation-invariant (cr4_ds)", "y"])
-    assert warning and "92% of 1797" in warning and "upright.yaml" in warning and ", and 1 more)" in warning
+    assert warning and "92% of 1797" in warning and ", and 1 more)" in warning
+    assert "data.orientation: auto or upright" in warning
     report = {"subset": "train", "n_images": 1797, "per_class": {str(k): 1 for k in range(10)}, "min_side": 8,
               "max_side": 8, "skipped": [], "converted": {}, "upright_score": 0.92, "upright_images": 1797}  # fmt: skip
     (tmp_path / "train_report.json").write_text(json.dumps(report))
@@ -89,3 +97,60 @@ def test_pack_reports_the_training_images_orientation(tiny_packed: dict[str, Pat
     assert train["upright_images"] == 160 and 0.4 < train["upright_score"] < 0.6  # the demo: random angles
     test = json.loads(tiny_packed["test"].with_name("test_report.json").read_text())
     assert test["upright_score"] is None  # no labels, no classes to compare with
+
+
+UPRIGHT, CHANCE = OrientationCheck(0.92, 1400), OrientationCheck(0.53, 800)
+
+
+@pytest.mark.parametrize(
+    "setting, mirror, check, upright, mirrored",
+    [
+        ("auto", "auto", UPRIGHT, True, False),  # digits: tilted only, never mirrored
+        ("auto", "auto", CHANCE, False, True),  # the demo: as before
+        ("auto", "auto", None, False, True),  # no measurement (too few labels): as before
+        ("auto", "auto", OrientationCheck(0.95, 20), False, True),  # too few images to say
+        ("free", "auto", UPRIGHT, False, True),  # the config overrides the measurement either way
+        ("upright", "auto", CHANCE, True, False),
+        ("auto", "allowed", UPRIGHT, True, True),  # upright animals: a mirrored one is the same animal
+        ("auto", "forbidden", CHANCE, False, False),  # free, chiral: turned to any angle, never mirrored
+    ],
+)
+def test_orientation_decision(setting: str, mirror: str, check, upright: bool, mirrored: bool) -> None:
+    orientation = decide_orientation(setting, mirror, check)
+    assert (orientation.upright, orientation.mirror) == (upright, mirrored)
+    rotation, flip = orientation.limit(360.0, True)
+    assert rotation == (UPRIGHT_TILT if upright else 360.0) and flip == mirrored
+    assert orientation.limit(4.0, False) == (4.0, False)  # never widens a range
+    line = orientation.describe()
+    assert line.startswith(f"orientation {'upright' if upright else 'free'} (")
+    assert f"set data.orientation: {'free' if upright else 'upright'}" in line
+    if setting == "auto" and check is not None:
+        assert f"{check.score:.0%} of {check.images}" in line
+
+
+def test_bad_orientation_settings_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="data.orientation 'sideways'"):
+        decide_orientation("sideways", "auto", None)
+    with pytest.raises(ConfigError, match="--pack-report"):
+        read_orientation("auto", "auto", None)
+    (tmp_path / "report.json").write_text(json.dumps({"upright_score": "high", "upright_images": 3}))
+    with pytest.raises(DeepseaError, match="report.json: no readable upright_score"):
+        read_orientation("auto", "auto", tmp_path / "report.json")
+
+
+def test_free_images_keep_their_settings_and_upright_ones_never_turn_over() -> None:
+    """Free: the very same settings objects' values (so the demo's bytes cannot move); upright: no view or
+    augmentation draw turns an image by UPRIGHT_TILT or more or mirrors it, whatever the method."""
+    free, upright = decide_orientation("auto", "auto", CHANCE), decide_orientation("auto", "auto", UPRIGHT)
+    settings = ModelSettings(name="m")
+    assert settings.with_orientation(free) is settings
+    limited = settings.with_orientation(upright).augmentation
+    assert (limited.rotation, limited.flip) == (UPRIGHT_TILT, False)
+    rng = np.random.default_rng(0)
+    draws = [sample_params(limited, rng) for _ in range(500)]
+    assert all(0 <= d.rotation < UPRIGHT_TILT and not d.flip for d in draws)
+    for method in ("halton", "random", "grid"):
+        views = TTASettings(method=method, views=70)
+        assert make_views(oriented_views(views, free)) == make_views(views)
+        turned = make_views(oriented_views(views, upright))
+        assert turned and all(0 <= v.rotation < UPRIGHT_TILT and not v.flip for v in turned)

@@ -327,6 +327,19 @@ def test_editing_one_model_reruns_only_that_model_and_downstream(demo_run: Path)
     assert "params have changed since last execution" in result.stdout.lower()  # the model's settings param
 
 
+def test_forcing_an_orientation_reruns_the_jobs_that_turn_images_and_their_dependents(demo_run: Path) -> None:
+    """data.orientation: the demo looks free (auto decided so when it ran); forcing upright reruns training, the
+    test-time views and the figures that show them, and what depends on them; packing, splits and features stay."""
+    report = json.loads((demo_run / "results/data/train_report.json").read_text())
+    assert report["orientation_auto"] == "free" and 0.4 < report["upright_score"] < 0.6
+    (demo_run / "upright.yaml").write_text("data: {orientation: upright}\n")  # merged into config.yaml's data:
+    result = _snakemake(demo_run, "-n", "--configfile", "upright.yaml", "--", "final_submission")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rules = {rule for rule, _ in _planned_jobs(result.stdout)}
+    assert {"train_convnet", "train_pseudolabel", "predict_tta", "augmentation_grid", "plot_data", "submit"} <= rules
+    assert not rules & {"demo_data", "pack", "split_valid", "split_bag", "shard_test", "extract_features"}
+
+
 def test_switching_to_the_local_gpu_profile_reruns_nothing(demo_run: Path) -> None:
     result = _snakemake(demo_run, "-n", "--profile", "workflow/profiles/local-gpu", "--cores", "2", "--",
                         "final_submission")  # fmt: skip

@@ -25,13 +25,16 @@ rule train_convnet:
         settings=lambda w: plan.model_settings_json(w.model),
         device=config["device"],
         preinit=preinit_option,
+        orientation=config["data"]["orientation"],  # resolved by the job from the pack report
+        mirror=config["data"]["mirror"],
     shell:
         jobs.TRAIN_CONVNET
 
 
 rule augmentation_grid:
     input:
-        paths.TRAIN_DATA,
+        data=paths.TRAIN_DATA,
+        pack_report=paths.TRAIN_REPORT,
     output:
         report(
             paths.AUGMENTATION_GRID,
@@ -52,5 +55,8 @@ rule augmentation_grid:
         gpu=0,
     params:
         settings=lambda w: plan.entry_settings_json(w.model),
+        orientation=config["data"]["orientation"],
+        mirror=config["data"]["mirror"],
     shell:
-        "deepsea augment-grid --settings {params.settings:q} --data {input} --out {output} > {log} 2>&1"
+        "deepsea augment-grid --settings {params.settings:q} --data {input.data} --orientation {params.orientation} "
+        "--mirror {params.mirror} --pack-report {input.pack_report} --out {output} > {log} 2>&1"

@@ -6,6 +6,7 @@ rule predict_tta:
         model=paths.MODEL,
         data=plan.packed_data,
         split=lambda w: plan.split_file(w.model),
+        pack_report=paths.TRAIN_REPORT,  # the orientation check: upright images are not turned over
     output:
         pred=paths.TTA_PREDICTION,
         pred_meta=paths.meta(paths.TTA_PREDICTION),
@@ -27,10 +28,13 @@ rule predict_tta:
     params:
         device=config["device"],
         tta=plan.tta_json(),
+        orientation=config["data"]["orientation"],
+        mirror=config["data"]["mirror"],
         workers=lambda w, threads: max(0, threads - 1),
     shell:
         "deepsea predict --model {input.model} --data {input.data} --subset {wildcards.subset} "
-        "--split {input.split} --tta {params.tta:q} --out {output.pred} --out-centre {output.centre} "
+        "--split {input.split} --tta {params.tta:q} --orientation {params.orientation} --mirror {params.mirror} "
+        "--pack-report {input.pack_report} --out {output.pred} --out-centre {output.centre} "
         "--device {params.device} --threads {threads} --workers {params.workers} > {log} 2>&1"
 
 

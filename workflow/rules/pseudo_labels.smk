@@ -26,6 +26,8 @@ rule train_pseudolabel:
         settings=lambda w: plan.model_settings_json(w.model),
         device=config["device"],
         preinit=preinit_option,
+        orientation=config["data"]["orientation"],  # resolved by the job from the pack report
+        mirror=config["data"]["mirror"],
     shell:
         jobs.TRAIN_PSEUDOLABEL
 

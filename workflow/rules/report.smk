@@ -6,6 +6,7 @@ rule plot_data:
     input:
         train=paths.TRAIN_DATA,
         test=paths.TEST_DATA,
+        pack_report=paths.TRAIN_REPORT,  # the class counts figure states the orientation decision
     output:
         counts=report(
             paths.REPORT_CLASS_COUNTS,
@@ -35,9 +36,12 @@ rule plot_data:
         gpu=0,
     params:
         per_class=config["report"]["samples_per_class"],
+        orientation=config["data"]["orientation"],
+        mirror=config["data"]["mirror"],
     shell:
         "deepsea plot-data --train {input.train} --test {input.test} --out-counts {output.counts} "
-        "--out-sizes {output.sizes} --out-samples {output.samples} --per-class {params.per_class} > {log} 2>&1"
+        "--out-sizes {output.sizes} --out-samples {output.samples} --per-class {params.per_class} "
+        "--orientation {params.orientation} --mirror {params.mirror} --pack-report {input.pack_report} > {log} 2>&1"
 
 
 rule plot_tta_views:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deepsea.errors import ConfigError
+
+if TYPE_CHECKING:
+    from deepsea.data.orientation import Orientation
 
 Handler = Callable[[argparse.Namespace], None]
 AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
@@ -42,3 +47,23 @@ def prediction_out(files: list[str]) -> str:
     if len(rest) > 1 or (rest and Path(rest[0]) != meta_path(npy)):
         raise ConfigError(f"--out: give the predictions .npy and at most its meta file {meta_path(npy)}, not {files}.")
     return npy
+
+
+def add_orientation_options(parser: argparse.ArgumentParser) -> None:
+    """`--orientation`, `--mirror`, `--pack-report`: how the command turns and mirrors images (data.orientation and
+    data.mirror of the config; auto decides from the training images' pack report, data/orientation.py)."""
+    from deepsea.data.orientation import MIRRORS, ORIENTATIONS
+
+    group = parser.add_argument_group("orientation (the config's data.orientation and data.mirror)")
+    group.add_argument("--orientation", choices=ORIENTATIONS, help="default free: any angle")
+    group.add_argument("--mirror", choices=MIRRORS, help="default auto: mirror unless upright")
+    group.add_argument("--pack-report", help="the training images' pack report (needed for --orientation auto)")
+
+
+def orientation_of(a: argparse.Namespace) -> Orientation:
+    """The orientation the options ask for, resolved and logged."""
+    from deepsea.data.orientation import read_orientation
+
+    orientation = read_orientation(a.orientation or "free", a.mirror or "auto", a.pack_report)
+    logging.getLogger("deepsea").info("%s", orientation.describe())
+    return orientation

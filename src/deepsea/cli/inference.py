@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 import logging
 
-from deepsea.cli.common import AddCommand, claim_gpu
+from deepsea.cli.common import AddCommand, add_orientation_options, claim_gpu, orientation_of
 
 log = logging.getLogger("deepsea")
 
 
 def _cmd_predict(a: argparse.Namespace) -> None:
     from deepsea.inference.predict import PredictOptions, predict
-    from deepsea.inference.views import TTASettings
+    from deepsea.inference.views import TTASettings, oriented_views
     from deepsea.records import from_dict, load_json_argument
 
     tta = from_dict(TTASettings, load_json_argument(a.tta, "--tta"), "tta") if a.tta else None
+    tta = oriented_views(tta, orientation_of(a)) if tta else None
     claim_gpu(a.device)
     options = PredictOptions(tta, a.batch_size, a.device, a.threads, a.workers)
     predict(a.model, a.data, a.subset, a.out, a.out_centre, split_path=a.split, options=options)
@@ -34,3 +35,4 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--workers", type=int, default=0, help="processes warping views while the model predicts")
+    add_orientation_options(p)

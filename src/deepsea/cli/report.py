@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from deepsea.cli.common import AddCommand
+from deepsea.cli.common import AddCommand, add_orientation_options, orientation_of
 
 
 def _cmd_plot_data(a: argparse.Namespace) -> None:
@@ -13,7 +13,8 @@ def _cmd_plot_data(a: argparse.Namespace) -> None:
     from deepsea.report.plots import plot_class_counts, plot_image_sizes, sample_grid
 
     train, test = ImageSet.load(a.train), ImageSet.load(a.test)
-    plot_class_counts(train, a.out_counts)
+    given = a.orientation or a.mirror or a.pack_report
+    plot_class_counts(train, a.out_counts, note=orientation_of(a).describe() if given else "")
     plot_image_sizes(train, test, a.out_sizes)
     sample_grid(train, a.out_samples, a.per_class)
 
@@ -119,6 +120,7 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--out-sizes", required=True)
     p.add_argument("--out-samples", required=True)
     p.add_argument("--per-class", type=int, default=6, help="sample images per class")
+    add_orientation_options(p)  # the class counts figure states the run's orientation decision
 
     p = add("plot-views", _cmd_plot_views, "scatter of the test-time views saved with a prediction")
     p.add_argument("--meta", required=True, help="a prediction's .meta.json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from deepsea.cli.common import AddCommand, claim_gpu
+from deepsea.cli.common import AddCommand, add_orientation_options, claim_gpu, orientation_of
 from deepsea.errors import DeepseaError
 
 log = logging.getLogger("deepsea")
@@ -31,8 +31,8 @@ def _cmd_train(a: argparse.Namespace) -> None:
         raise DeepseaError("train: --test-data, --shards and --pseudo-labels go together (a pseudo-label model).")
     pseudo = PseudoLabelInputs(a.test_data, a.shards, a.pseudo_labels) if all(given) else None
     device = a.device or "auto"
+    settings = load_model_settings(a.settings).with_orientation(orientation_of(a))
     claim_gpu(device)
-    settings = load_model_settings(a.settings)
     train(
         settings, a.data, a.split, a.out, a.log_csv,
         device_name=device, threads=a.threads or 1, preinit_path=a.preinit, pseudo_labels=pseudo,
@@ -44,15 +44,17 @@ def _train_from_config(a: argparse.Namespace) -> None:
     inputs, outputs and device from the config), for rerunning one stage by hand."""
     from pathlib import Path
 
+    from deepsea.data.orientation import read_orientation
     from deepsea.training.loop import train
     from deepsea.training.pseudo_labels import PseudoLabelInputs
     from deepsea.training.settings import load_model_settings
     from deepsea.workflow.config_loader import load_workflow_config
     from deepsea.workflow.jobs import train_job
 
-    explicit = [opt for opt, v in (("--settings", a.settings), ("--data", a.data), ("--split", a.split),
-                                   ("--preinit", a.preinit), ("--test-data", a.test_data), ("--shards", a.shards),
-                                   ("--pseudo-labels", a.pseudo_labels)) if v is not None]  # fmt: skip
+    by_hand = {"--settings": a.settings, "--data": a.data, "--split": a.split, "--preinit": a.preinit,
+               "--test-data": a.test_data, "--shards": a.shards, "--pseudo-labels": a.pseudo_labels,
+               "--orientation": a.orientation, "--mirror": a.mirror, "--pack-report": a.pack_report}  # fmt: skip
+    explicit = [option for option, value in by_hand.items() if value is not None]
     if explicit or not a.model:
         raise DeepseaError(
             "train: --config takes --model NAME and reads the model's settings and inputs from the config; "
@@ -73,9 +75,11 @@ def _train_from_config(a: argparse.Namespace) -> None:
     log_csv = a.log_csv or out.with_name("train_log.csv")
     device = a.device or job.device
     pseudo = PseudoLabelInputs(paths["test"], paths["shards"], paths["targets"]) if "test" in paths else None
+    orientation = read_orientation(job.orientation, job.mirror, paths["pack_report"])
+    log.info("%s", orientation.describe())
     claim_gpu(device)
     train(
-        load_model_settings(job.settings),
+        load_model_settings(job.settings).with_orientation(orientation),
         paths["data"],
         paths["split"],
         out,
@@ -93,7 +97,7 @@ def _cmd_augment_grid(a: argparse.Namespace) -> None:
     from deepsea.report.augment_grid import augmentation_grid
     from deepsea.training.settings import load_model_settings
 
-    settings = load_model_settings(a.settings)
+    settings = load_model_settings(a.settings).with_orientation(orientation_of(a))
     augmentation_grid(a.data, settings, a.out, n_images=a.n_images, n_samples=a.n_samples, seed=a.seed)
 
 
@@ -123,6 +127,7 @@ def add_commands(add: AddCommand) -> None:
     pseudo.add_argument("--test-data", help="packed test images (.npz)")
     pseudo.add_argument("--shards", help="the test shards JSON (deepsea shard-test)")
     pseudo.add_argument("--pseudo-labels", help="the ensemble's test predictions (soft targets)")
+    add_orientation_options(p)
     outputs = p.add_argument_group("outputs and where it runs (with --config: the job's unless given)")
     outputs.add_argument("--out", help="model file to write (model.pt; with --config: the workflow's)")
     outputs.add_argument("--log-csv", help="training log CSV to write (with --config: train_log.csv beside --out)")
@@ -136,3 +141,4 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--n-images", type=int, default=8)
     p.add_argument("--n-samples", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
+    add_orientation_options(p)

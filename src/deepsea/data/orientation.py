@@ -1,4 +1,4 @@
-"""Do the training images have an up and a down? A measurement made while packing, and the warning built on it.
+"""Do the training images have an up and a down? A measurement made while packing, and the decision built on it.
 
 The defaults suit plankton, which lie at any angle: the cyclic models are rotation-invariant by construction and
 every augmentation and test-time view turns and flips the images. On data imaged upright (digits, text, specimens
@@ -12,20 +12,34 @@ thumbnail, with the mean thumbnail of the other images of its class, once as it 
 mirrored (chosen at random, seeded); the score is how often the image as it is matches better (ties count half).
 Images at random angles score about 0.5 whatever their shapes; upright ones score near 1. 90-degree turns are left
 out on purpose: they change a non-square image's padding, which says something about the camera, not the classes.
+
+The decision (`data.orientation: auto | free | upright`, `data.mirror: auto | allowed | forbidden`): `auto` is
+upright from `UPRIGHT_SCORE` on. Under upright, training augmentation and test-time views tilt by at most
+`UPRIGHT_TILT` degrees and never turn an image over; mirroring is a separate choice, because a mirrored animal is
+still that animal but a mirrored digit is not. `mirror: auto` mirrors free images (as the original) and not upright
+ones (the safe side: an upright set of animals only loses an augmentation). The jobs that turn images (training,
+test-time views, the augmentation figure) read the decision from the pack report when they run, so the Snakemake DAG
+stays the same whatever the data say.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from deepsea.data.images import border_level
+from deepsea.errors import ConfigError, DeepseaError
+from deepsea.io import read_json
 
 THUMBNAIL = 16  # px: enough for a digit's or a 6's shape, small enough for 30,000 images in about 5 s
 UPRIGHT_SCORE = 0.75  # from this on the images look upright: 0.5 is chance, digits score 0.92, the demo 0.53
+UPRIGHT_TILT = 10.0  # degrees: the most an upright image is turned (uniform in [0, tilt), as every rotation range)
+ORIENTATIONS = ("auto", "free", "upright")  # data.orientation
+MIRRORS = ("auto", "allowed", "forbidden")  # data.mirror
 MIN_IMAGES = 50  # fewer images (in classes of two or more) say too little either way
 TURNS = (  # what the default augmentation does to an image that keeps its padding: turn over, mirror either way
     lambda t: t[::-1, ::-1],
@@ -84,13 +98,89 @@ def check_orientation(pixels: Sequence[np.ndarray], labels: Sequence[int], seed:
 
 
 def upright_warning(check: OrientationCheck, turned_by: Sequence[str]) -> str | None:
-    """The warning for upright-looking images under a config that turns them over, else None."""
+    """The warning for upright-looking images under a config that turns them over anyway (data.orientation: free),
+    else None."""
     if not check.looks_upright or not turned_by:
         return None
     return (
         f"the training images look upright: {check.score:.0%} of {check.images} match their class better as they "
-        f"are than turned over or mirrored (0.5: no orientation, as plankton), but the config turns them over "
-        f"({turned_by[0]}{f', and {len(turned_by) - 1} more' if len(turned_by) > 1 else ''}); if orientation "
-        "tells your classes apart (a 6 and a 9), use workflow/configs/upright.yaml (README: Data whose orientation "
-        "matters)"
+        f"are than turned over or mirrored (0.5: no orientation, as plankton), but data.orientation: free turns them "
+        f"over ({turned_by[0]}{f', and {len(turned_by) - 1} more' if len(turned_by) > 1 else ''}); if orientation "
+        "tells your classes apart (a 6 and a 9), set data.orientation: auto or upright"
     )
+
+
+def auto_orientation(check: OrientationCheck) -> str:
+    """What `data.orientation: auto` decides for training images with this check: upright or free."""
+    return "upright" if check.looks_upright else "free"
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """How a run turns and mirrors images: `data.orientation` and `data.mirror` resolved for the training images."""
+
+    upright: bool  # tilts of at most UPRIGHT_TILT degrees; else any angle, as the config's ranges say
+    mirror: bool  # may an image be mirrored (where the config's ranges flip)
+    setting: str = "free"  # data.orientation as configured (auto, free, upright)
+    mirror_setting: str = "auto"  # data.mirror as configured
+    check: OrientationCheck | None = None  # the pack report's measurement, for `auto`
+
+    def limit(self, rotation: float, flip: bool) -> tuple[float, bool]:
+        """A rotation range (degrees, uniform in [0, rotation)) and flip switch limited to this orientation."""
+        return (min(rotation, UPRIGHT_TILT) if self.upright else rotation), flip and self.mirror
+
+    def describe(self) -> str:
+        """One line for logs and the closing summary: the decision, why, and the key that overrides it."""
+        name = "upright" if self.upright else "free"
+        if self.setting == "auto" and self.check is not None:
+            why = (
+                f"data.orientation auto: {self.check.score:.0%} of {self.check.images} training images match their "
+                f"class better as they are than turned over or mirrored; upright from {UPRIGHT_SCORE:.0%}"
+            )
+        else:
+            why = f"data.orientation: {self.setting}"
+        turns = f"tilted by at most {UPRIGHT_TILT:g} degrees" if self.upright else "turned to any angle"
+        mirrored = "mirrored" if self.mirror else "never mirrored"
+        other = "free" if self.upright else "upright"
+        return (
+            f"orientation {name} ({why}): training and test-time views are {turns} and {mirrored} "
+            f"(data.mirror: {self.mirror_setting}); to override, set data.orientation: {other}"
+        )
+
+
+def decide_orientation(setting: str, mirror: str, check: OrientationCheck | None) -> Orientation:
+    """Resolve `data.orientation` and `data.mirror`; `check` is needed for `auto` (absent: free, as before)."""
+    if setting not in ORIENTATIONS or mirror not in MIRRORS:
+        raise ConfigError(
+            f"data.orientation '{setting}' / data.mirror '{mirror}': use one of {', '.join(ORIENTATIONS)} / "
+            f"{', '.join(MIRRORS)}."
+        )
+    upright = setting == "upright" or (setting == "auto" and check is not None and check.looks_upright)
+    mirrors = {"allowed": True, "forbidden": False}.get(mirror, not upright)
+    return Orientation(upright=upright, mirror=mirrors, setting=setting, mirror_setting=mirror, check=check)
+
+
+def check_from_report(report: Mapping) -> OrientationCheck | None:
+    """The orientation check a pack report holds (None for the test set's, which has no labels)."""
+    if report.get("upright_score") is None:
+        return None
+    return OrientationCheck(float(report["upright_score"]), int(report["upright_images"]))
+
+
+def read_orientation(setting: str, mirror: str, pack_report: str | os.PathLike[str] | None) -> Orientation:
+    """The decision for the training images whose pack report is `pack_report` (the workflow's train report)."""
+    if pack_report is None:
+        if setting == "auto":
+            raise ConfigError(
+                "orientation auto is decided from the training images' pack report: give --pack-report with the "
+                "report `deepsea pack` wrote for them, or --orientation free or upright."
+            )
+        return decide_orientation(setting, mirror, None)
+    report = read_json(pack_report)
+    try:
+        check = check_from_report(report)
+    except (KeyError, TypeError, ValueError) as err:
+        raise DeepseaError(
+            f"{pack_report}: no readable upright_score ({err}); rerun `snakemake --forcerun pack`."
+        ) from err
+    return decide_orientation(setting, mirror, check)

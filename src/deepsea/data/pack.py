@@ -37,7 +37,7 @@ from tqdm import tqdm
 from deepsea.data.duplicates import copies_of, duplicate_groups, pixel_digest
 from deepsea.data.images import DecodedImage, border_level, is_image_file, read_gray
 from deepsea.data.imageset import NO_LABEL, ImageSet, longest_side_p75
-from deepsea.data.orientation import UPRIGHT_SCORE, check_orientation
+from deepsea.data.orientation import MIN_IMAGES, UPRIGHT_SCORE, UPRIGHT_TILT, auto_orientation, check_orientation
 from deepsea.errors import BadImageError, DeepseaError
 from deepsea.io import read_json, write_json
 
@@ -83,6 +83,8 @@ class PackReport:
     # about 0.5 for images at random angles, near 1 for upright ones) and how many images were compared
     upright_score: float | None = None
     upright_images: int = 0
+    # what `data.orientation: auto` decides from that: "upright" or "free" (a config's free or upright overrides it)
+    orientation_auto: str | None = None
 
 
 def detect_background(contrast: float) -> str:
@@ -203,19 +205,26 @@ def _report_duplicates(
 
 
 def _report_orientation(report: PackReport, root: Path, pixels: list[np.ndarray], labels: list[int]) -> None:
-    """Measure whether the training images look upright (orientation.py); the run's summary warns if the
-    configured models turn them over, which pack cannot know (it would rerun for every model edit)."""
+    """Measure whether the training images look upright and what `data.orientation: auto` makes of it
+    (orientation.py). The config's setting is not pack's to know (pack would rerun whenever it changed): the jobs
+    that turn images combine the two when they run."""
     check = check_orientation(pixels, labels)
     report.upright_score, report.upright_images = check.score, check.images
+    report.orientation_auto = auto_orientation(check)
     log.info(
-        "%s: orientation: %.0f%% of %d images match their class better as they are than turned over (%s)",
+        "%s: orientation: %.0f%% of %d images match their class better as they are than turned over or mirrored "
+        "(upright from %.0f%%, with at least %d images): data.orientation auto decides %s (%s); "
+        "data.orientation: %s in the config overrides it",
         root,
         100 * check.score,
         check.images,
-        "they look upright: models that turn or flip images, as the defaults do, may merge classes that differ by "
-        "orientation; see workflow/configs/upright.yaml"
+        100 * UPRIGHT_SCORE,
+        MIN_IMAGES,
+        report.orientation_auto,
+        f"views tilt by at most {UPRIGHT_TILT:g} degrees, never turned over, nor mirrored with data.mirror: auto"
         if check.looks_upright
-        else f"under {UPRIGHT_SCORE:.0%} or too few images: no sign that orientation matters",
+        else "views turn to any angle and mirror, as for plankton",
+        "free" if check.looks_upright else "upright",
     )
 
 

@@ -13,13 +13,14 @@ Dimensions, in this order: translation x, translation y, rotation, shear, flip, 
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import ghalton
 import numpy as np
 from scipy.special import ndtri
 
 from deepsea.data.augment import AffineParams
+from deepsea.data.orientation import Orientation
 from deepsea.errors import ConfigError
 from deepsea.means import MEANS
 
@@ -115,6 +116,15 @@ def grid_views(s: TTASettings) -> list[AffineParams]:
     angles = [360.0 * k / s.grid_rotations for k in range(s.grid_rotations)]
     flips = (False, True) if s.flip else (False,)
     return [AffineParams(rotation=a, zoom=z, flip=f) for a, z, f in itertools.product(angles, s.grid_zooms, flips)]
+
+
+def oriented_views(s: TTASettings, orientation: Orientation) -> TTASettings:
+    """The view settings limited to `orientation` (data.orientation and data.mirror resolved for the training
+    images: data/orientation.py): upright images are tilted, never turned over (a grid keeps its 0-degree views
+    only), and mirrored only where allowed. Free images keep `s` as it is."""
+    rotation, flip = orientation.limit(s.rotation, s.flip)
+    grid_rotations = 1 if orientation.upright else s.grid_rotations
+    return replace(s, rotation=rotation, flip=flip, grid_rotations=grid_rotations)
 
 
 def make_views(s: TTASettings) -> list[AffineParams]:

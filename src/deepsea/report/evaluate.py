@@ -165,7 +165,7 @@ def diagnose(result: dict) -> list[dict[str, str]]:
                 "fix": "usually the model is undertrained (raise its train.epochs: its training log says how many "
                 "epochs it saw) or a view changes what tells your classes apart (narrow tta.zoom, tta.stretch or "
                 "tta.rotation, or set tta.method: centre; where orientation tells classes apart, e.g. digits: "
-                "workflow/configs/upright.yaml)",
+                "data.orientation: upright)",
             }
         )
     if _significantly_worse(result, "fusion_gain"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,15 +53,18 @@ def _class_ticks(ax: plt.Axes, names: Sequence[str], axis: str = "x") -> None:
 # ------------------------------------------------------------------------------------------------ data set
 
 
-def plot_class_counts(train: ImageSet, out: str | os.PathLike[str]) -> None:
-    """Training images per class, largest first: how long the tail is."""
+def plot_class_counts(train: ImageSet, out: str | os.PathLike[str], note: str = "") -> None:
+    """Training images per class, largest first: how long the tail is. `note`: a line below the title (the run's
+    orientation decision, which the report shows here, with the data it was measured on)."""
     counts = np.bincount(train.labels, minlength=len(train.class_names))
     order = np.argsort(-counts, kind="stable")
     fig, ax = plt.subplots(figsize=(max(6.0, 0.12 * len(counts) + 3), 4))
     ax.bar(np.arange(len(counts)), counts[order], color="tab:blue")
     _class_ticks(ax, [train.class_names[i] for i in order])
     ax.set_ylabel("training images")
-    ax.set_title(f"{len(train)} training images in {len(counts)} classes (min {counts.min()}, max {counts.max()})")
+    title = f"{len(train)} training images in {len(counts)} classes (min {counts.min()}, max {counts.max()})"
+    width = max(60, round(14 * fig.get_figwidth()))  # characters of the note per line at the title's font size
+    ax.set_title("\n".join([title, *textwrap.wrap(note, width)]), fontsize=10 if note else None)
     if counts.max() > 20 * max(1, counts.min()):
         ax.set_yscale("log")
     _save(fig, out)

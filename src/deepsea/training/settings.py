@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from deepsea.data.augment import AugmentationRanges
+from deepsea.data.orientation import Orientation
 from deepsea.errors import ConfigError
 from deepsea.nets.families import nearest_input_size
 from deepsea.records import from_dict, load_json_argument
@@ -108,6 +109,16 @@ class ModelSettings:
         if not isinstance(self.input_size, int):
             raise ConfigError(f"models.{self.name}.input_size: '{self.input_size}' is resolved when training starts.")
         return self.input_size
+
+    def with_orientation(self, orientation: Orientation) -> ModelSettings:
+        """These settings with the augmentation's rotation and flip limited to `orientation` (data.orientation and
+        data.mirror, resolved for the training images: data/orientation.py); unchanged for free images."""
+        rotation, flip = orientation.limit(self.augmentation.rotation, self.augmentation.flip)
+        if (rotation, flip) == (self.augmentation.rotation, self.augmentation.flip):
+            return self
+        return dataclasses.replace(
+            self, augmentation=dataclasses.replace(self.augmentation, rotation=rotation, flip=flip)
+        )
 
     def with_steps(self, train_images: int) -> ModelSettings:
         """These settings with the training length in steps, resolved from `epochs` for `train_images` training

@@ -21,7 +21,10 @@ _TRAIN_OUTPUTS = (
     "--out {output.model} --log-csv {output.log_csv} --device {params.device} --threads {threads} {params.preinit} "
     "> {log} 2>&1"
 )
-_TRAIN_INPUTS = "deepsea train --settings {params.settings:q} --data {input.data} --split {input.split} "
+_TRAIN_INPUTS = (
+    "deepsea train --settings {params.settings:q} --data {input.data} --split {input.split} "
+    "--orientation {params.orientation} --mirror {params.mirror} --pack-report {input.pack_report} "
+)
 TRAIN_CONVNET = _TRAIN_INPUTS + _TRAIN_OUTPUTS
 TRAIN_PSEUDOLABEL = (
     _TRAIN_INPUTS + "--test-data {input.test} --shards {input.shards} --pseudo-labels {input.targets} " + _TRAIN_OUTPUTS
@@ -48,6 +51,8 @@ class TrainJob:
     log_csv: str
     device: str
     threads: int
+    orientation: str  # data.orientation and data.mirror, resolved when the job runs (data/orientation.py)
+    mirror: str
 
     def command(self) -> str:
         """The rule's command for this run, filled in as Snakemake fills it, without its log redirection."""
@@ -56,7 +61,15 @@ class TrainJob:
         filled = template.removesuffix(" > {log} 2>&1").format(
             input=_fields(self.inputs),
             output=_fields({"model": self.out, "log_csv": self.log_csv}),
-            params=_fields({"settings": self.settings, "device": self.device, "preinit": preinit}),
+            params=_fields(
+                {
+                    "settings": self.settings,
+                    "device": self.device,
+                    "preinit": preinit,
+                    "orientation": self.orientation,
+                    "mirror": self.mirror,
+                }
+            ),
             threads=self.threads,
         )
         return filled.rstrip()
@@ -81,4 +94,6 @@ def train_job(config: Config, run: str) -> TrainJob:
         log_csv=str(Path(out).with_name("train_log.csv")),
         device=config["device"],
         threads=config["threads"]["train"],
+        orientation=config["data"]["orientation"],
+        mirror=config["data"]["mirror"],
     )

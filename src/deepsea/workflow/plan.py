@@ -298,8 +298,11 @@ class Plan:
         (summary.py), so that a model that did not learn, or that TTA or fusion made worse, shows where it ends."""
         evaluations = [paths.fill(paths.EVALUATION, model=run) for run in [*self.assembled_entries, *self.runs]]
         evaluations += [paths.fill(paths.FUSED_EVALUATION, model=name) for name in self.config["fusion"]["models"]]
-        turned_by = summary.turns_images_over(self.runs, self.config["tta"])
-        lines = summary.data_summary([paths.TRAIN_REPORT, paths.TEST_REPORT], turned_by)
+        data = self.config["data"]
+        # auto and upright limit the views themselves; only a forced free can turn upright images over
+        turned_by = summary.turns_images_over(self.runs, self.config["tta"]) if data["orientation"] == "free" else []
+        lines = summary.orientation_summary(data, paths.TRAIN_REPORT)
+        lines += summary.data_summary([paths.TRAIN_REPORT, paths.TEST_REPORT], turned_by)
         lines += summary.input_size_summary(self.config["models"], paths.TRAIN_REPORT)
         lines += summary.run_summary(evaluations)
         return lines + summary.blend_summary(paths.ENSEMBLE_WEIGHTS, paths.FINAL_BLEND)

@@ -101,9 +101,10 @@ def model_file(run: str) -> str:
 
 
 def train_inputs(settings: Mapping[str, Any], pseudo_label: bool) -> dict[str, str]:
-    """The files a run trains from, by `deepsea train` option: packed data, its split, the trained model it is
-    pre-initialised from (if any) and, for a pseudo-label run, the test images, shards and soft targets."""
-    inputs = {"data": paths.TRAIN_DATA, "split": split_file(settings)}
+    """The files a run trains from, by `deepsea train` option: packed data, its pack report (the orientation check),
+    its split, the trained model it is pre-initialised from (if any) and, for a pseudo-label run, the test images,
+    shards and soft targets."""
+    inputs = {"data": paths.TRAIN_DATA, "pack_report": paths.TRAIN_REPORT, "split": split_file(settings)}
     if settings.get("preinit"):
         inputs["preinit"] = model_file(settings["preinit"])
     if pseudo_label:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from deepsea.data.orientation import OrientationCheck, upright_warning
+from deepsea.data.orientation import OrientationCheck, check_from_report, decide_orientation, upright_warning
 from deepsea.errors import DeepseaError
 from deepsea.io import read_json
 from deepsea.training.settings import auto_input_size
@@ -33,6 +33,16 @@ def turns_images_over(runs: Mapping[str, Mapping], tta: Mapping) -> list[str]:
     if tta["flip"] or tta["rotation"] >= 90:
         found.append("the test-time views flip or turn the images")
     return found
+
+
+def orientation_summary(data: Mapping, train_report: str | os.PathLike[str]) -> list[str]:
+    """The run's first line: how it turned the images (data.orientation, decided from the pack report for auto)."""
+    try:
+        check = check_from_report(read_json(train_report))
+        orientation = decide_orientation(data["orientation"], data["mirror"], check)
+    except (DeepseaError, OSError, ValueError, KeyError, TypeError):
+        return []  # a courtesy, as run_summary
+    return [f"deepsea: {orientation.describe()}"]
 
 
 def data_summary(report_paths: Iterable[str | os.PathLike[str]], turned_by: Sequence[str] = ()) -> list[str]:
