@@ -58,12 +58,14 @@ def write_generated(folder: Path) -> None:
     make_demo_data(folder, DemoSettings(n_train=2000, n_test=500, n_classes=121, imbalance=0.02, seed=7), workers=2)
 
 
-def run_version(tree: Path, workdir: Path, data: Path, extra: list[str]) -> dict:
-    """The default DAG of the workflow in `tree` on `data`, with only `data:` (and `extra` config files) set."""
+def run_version(tree: Path, workdir: Path, data: Path, extra: list[str], data_options: dict | None = None) -> dict:
+    """The default DAG of the workflow in `tree` on `data`, with only `data:` (and `extra` config files of the
+    workflow, and `data_options`: more `data:` keys) set."""
     copy_workflow(tree, workdir)
     labels = data / "test_labels.csv"
+    more = "".join(f", {key}: {value}" for key, value in (data_options or {}).items())
     (workdir / "mine.yaml").write_text(
-        f"data: {{train_dir: {data / 'train'}, test_dir: {data / 'test'}}}\nreport: {{test_labels: {labels}}}\n"
+        f"data: {{train_dir: {data / 'train'}, test_dir: {data / 'test'}{more}}}\nreport: {{test_labels: {labels}}}\n"
     )
     env = {**os.environ, "PYTHONPATH": str(tree / "src"), "CUDA_VISIBLE_DEVICES": ""}
     configs = [*(str(workdir / e) for e in extra), "mine.yaml"]
