@@ -25,7 +25,7 @@ from deepsea.data.orientation import (
 from deepsea.errors import ConfigError, DeepseaError
 from deepsea.inference.views import TTASettings, make_views, oriented_views
 from deepsea.training.settings import ModelSettings
-from deepsea.workflow.summary import data_summary, turns_images_over
+from deepsea.workflow.summary import data_summary, orientation_summary, turns_images_over
 
 
 def _digits() -> tuple[list[np.ndarray], list[int]]:
@@ -154,3 +154,17 @@ def test_free_images_keep_their_settings_and_upright_ones_never_turn_over() -> N
         assert make_views(oriented_views(views, free)) == make_views(views)
         turned = make_views(oriented_views(views, upright))
         assert turned and all(0 <= v.rotation < UPRIGHT_TILT and not v.flip for v in turned)
+
+
+def test_closing_summary_opens_with_the_decision(tmp_path: Path) -> None:
+    models = {"plain": {"architecture": "plain"}, "cr4_ds": {"architecture": "cr4_ds"}}
+    auto = {"orientation": "auto", "mirror": "auto"}
+    report = tmp_path / "train_report.json"
+    assert orientation_summary(auto, models, report) == []  # not packed yet: nothing to say
+    report.write_text(json.dumps({"upright_score": 0.92, "upright_images": 1400}))
+    first, second = orientation_summary(auto, models, report)
+    assert first.startswith("deepsea: orientation upright (data.orientation auto: 92% of 1400 training images")
+    assert second.startswith("deepsea: cr4_ds are rotation-invariant") and "upright.yaml" in second
+    assert orientation_summary(auto, {"plain": models["plain"]}, report) == [first]
+    [forced] = orientation_summary({"orientation": "free", "mirror": "auto"}, models, report)
+    assert forced.startswith("deepsea: orientation free (data.orientation: free)")

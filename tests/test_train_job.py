@@ -97,8 +97,9 @@ def test_trained_by_hand_equals_the_rules_model(tmp_path: Path) -> None:
     result = _deepsea(workdir, "train", "--config", "pre.yaml", "--model", "deep")
     assert result.returncode == 2
     assert (
-        "results/data/train.npz, results/splits/valid.json, results/models/convroll4/model.pt not made yet; make "
-        "them first: snakemake --cores N --configfile pre.yaml -- results/data/train.npz" in result.stderr
+        "results/data/train.npz, results/data/train_report.json, results/splits/valid.json, "
+        "results/models/convroll4/model.pt not made yet; make them first: snakemake --cores N --configfile pre.yaml "
+        "-- results/data/train.npz results/data/train_report.json" in result.stderr
     )
     targets = ["results/models/deep/model.pt", "results/predictions/convroll4_bag3/valid.npy"]
     _snakemake(workdir, "--configfile", "pre.yaml", "--", *targets)

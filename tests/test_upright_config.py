@@ -130,6 +130,7 @@ def test_pack_decides_and_upright_jobs_never_turn_over(tmp_path: Path, turned: b
     decision = "free" if turned else "upright"
     report = json.loads((workdir / "results/data/train_report.json").read_text())
     assert report["orientation_auto"] == decision and (report["upright_score"] > 0.85) is not turned
+    assert report["orientation_override"] == f"data.orientation: {'upright' if turned else 'free'}"
     pack_log = (workdir / "results/logs/pack/train.log").read_text()
     assert f"data.orientation auto decides {decision}" in pack_log
     summary = [line for line in result.stderr.splitlines() if line.startswith("deepsea: ")]

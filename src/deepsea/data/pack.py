@@ -85,6 +85,7 @@ class PackReport:
     upright_images: int = 0
     # what `data.orientation: auto` decides from that: "upright" or "free" (a config's free or upright overrides it)
     orientation_auto: str | None = None
+    orientation_override: str | None = None  # the config line that decides the other way
 
 
 def detect_background(contrast: float) -> str:
@@ -211,10 +212,11 @@ def _report_orientation(report: PackReport, root: Path, pixels: list[np.ndarray]
     check = check_orientation(pixels, labels)
     report.upright_score, report.upright_images = check.score, check.images
     report.orientation_auto = auto_orientation(check)
+    report.orientation_override = f"data.orientation: {'free' if check.looks_upright else 'upright'}"
     log.info(
         "%s: orientation: %.0f%% of %d images match their class better as they are than turned over or mirrored "
         "(upright from %.0f%%, with at least %d images): data.orientation auto decides %s (%s); "
-        "data.orientation: %s in the config overrides it",
+        "%s in the config overrides it",
         root,
         100 * check.score,
         check.images,
@@ -224,7 +226,7 @@ def _report_orientation(report: PackReport, root: Path, pixels: list[np.ndarray]
         f"views tilt by at most {UPRIGHT_TILT:g} degrees, never turned over, nor mirrored with data.mirror: auto"
         if check.looks_upright
         else "views turn to any angle and mirror, as for plankton",
-        "free" if check.looks_upright else "upright",
+        report.orientation_override,
     )
 
 

@@ -80,6 +80,12 @@ FAMILY: dict[str, Family] = {
 }
 
 
+def rotation_invariant(architecture: str) -> bool:
+    """Does the architecture pool over turned copies of its input (every `FAMILY` model; `plain` does not)? Such a
+    model cannot tell an image from itself turned by 90 degrees (a 6 from a 9), whatever its views."""
+    return architecture in FAMILY
+
+
 def pooled_stages(architecture: str, params: dict[str, Any]) -> int:
     """How many 3x3 stride-2 poolings the main stream applies (a `depth` keeps that many stages, all pooled)."""
     if architecture == "plain":

@@ -301,7 +301,7 @@ class Plan:
         data = self.config["data"]
         # auto and upright limit the views themselves; only a forced free can turn upright images over
         turned_by = summary.turns_images_over(self.runs, self.config["tta"]) if data["orientation"] == "free" else []
-        lines = summary.orientation_summary(data, paths.TRAIN_REPORT)
+        lines = summary.orientation_summary(data, self.config["models"], paths.TRAIN_REPORT)
         lines += summary.data_summary([paths.TRAIN_REPORT, paths.TEST_REPORT], turned_by)
         lines += summary.input_size_summary(self.config["models"], paths.TRAIN_REPORT)
         lines += summary.run_summary(evaluations)

@@ -15,6 +15,7 @@ from pathlib import Path
 from deepsea.data.orientation import OrientationCheck, check_from_report, decide_orientation, upright_warning
 from deepsea.errors import DeepseaError
 from deepsea.io import read_json
+from deepsea.nets.families import rotation_invariant
 from deepsea.training.settings import auto_input_size
 
 
@@ -26,7 +27,7 @@ def turns_images_over(runs: Mapping[str, Mapping], tta: Mapping) -> list[str]:
     found = []
     for name, settings in runs.items():
         augmentation = settings["augmentation"]
-        if settings["architecture"] != "plain":  # every other architecture is cyclic (nets/registry.py)
+        if rotation_invariant(settings["architecture"]):
             found.append(f"{name} is rotation-invariant ({settings['architecture']})")
         elif augmentation["flip"] or augmentation["rotation"] >= 90:
             found.append(f"{name}'s augmentation flips or turns the images")
@@ -35,14 +36,24 @@ def turns_images_over(runs: Mapping[str, Mapping], tta: Mapping) -> list[str]:
     return found
 
 
-def orientation_summary(data: Mapping, train_report: str | os.PathLike[str]) -> list[str]:
-    """The run's first line: how it turned the images (data.orientation, decided from the pack report for auto)."""
+def orientation_summary(
+    data: Mapping, models: Mapping[str, Mapping], train_report: str | os.PathLike[str]
+) -> list[str]:
+    """The run's first lines: how it turned the images (data.orientation, decided from the pack report for auto),
+    and, for upright images, which models are rotation-invariant anyway (the ensemble weighs them)."""
     try:
         check = check_from_report(read_json(train_report))
         orientation = decide_orientation(data["orientation"], data["mirror"], check)
     except (DeepseaError, OSError, ValueError, KeyError, TypeError):
         return []  # a courtesy, as run_summary
-    return [f"deepsea: {orientation.describe()}"]
+    lines = [f"deepsea: {orientation.describe()}"]
+    invariant = [name for name, entry in models.items() if rotation_invariant(entry["architecture"])]
+    if orientation.upright and invariant:
+        lines.append(
+            f"deepsea: {', '.join(invariant)} are rotation-invariant by construction (a 6 is a 9 to them): the "
+            "ensemble weights decide how much they count; workflow/configs/upright.yaml trains plain only, faster"
+        )
+    return lines
 
 
 def data_summary(report_paths: Iterable[str | os.PathLike[str]], turned_by: Sequence[str] = ()) -> list[str]:
