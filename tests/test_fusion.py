@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from deepsea.blending.fusion import FeatureGroup, FusionFiles, FusionNet, FusionSettings, fuse
+from deepsea.blending.fusion_nets import FusionNets
 from deepsea.data.features import FeatureSettings, extract_features
 from deepsea.data.imageset import ImageSet
 from deepsea.data.splits import Split
@@ -52,7 +53,7 @@ def fusion_inputs(tiny_packed, tmp_path: Path) -> dict[str, Path]:
 SMALL = FusionSettings(copies=2, epochs=5)
 
 
-def _fuse(inputs: dict[str, Path], packed: dict[str, Path], out: Path, test: Path | None = None) -> dict:
+def _fuse(inputs: dict[str, Path], packed: dict[str, Path], out: Path, test: Path | None = None, nets=None) -> dict:
     files = FusionFiles(
         pred_train=inputs["train"],
         pred_valid=inputs["valid"],
@@ -68,6 +69,7 @@ def _fuse(inputs: dict[str, Path], packed: dict[str, Path], out: Path, test: Pat
         out / "valid.npy",
         out / "test.npy",
         out / "report.json",
+        nets_path=nets,
     )
 
 
@@ -87,6 +89,23 @@ def test_fusion_is_row_independent_and_keeps_ids(fusion_inputs, tiny_packed, tmp
     assert part_ids == test_ids[:10]
     np.testing.assert_allclose(part, full[:10], rtol=1e-6)
     assert np.isfinite(full).all()
+
+
+def test_saved_nets_fuse_new_images_as_the_test_set_was(fusion_inputs, tiny_packed, tmp_path: Path) -> None:
+    """What a model bundle keeps (fusion_nets.py): the nets, applied to the test images' features and convnet
+    predictions, give the fused test prediction `fuse` wrote, to the bit; a subset of the rows gives those rows."""
+    _fuse(fusion_inputs, tiny_packed, tmp_path / "out", nets=tmp_path / "out" / "nets.pt")
+    nets = FusionNets.load(tmp_path / "out" / "nets.pt")
+    table = np.load(fusion_inputs["features_test"])
+    nets.check_inputs(table["names"].tolist(), Predictions.load(fusion_inputs["test"]).class_names, "test")
+    convnet = Predictions.load(fusion_inputs["test"])
+    rows = [table["ids"].tolist().index(i) for i in convnet.ids]
+    fused = nets.fuse(table["values"][rows], convnet.probs).astype(np.float32)
+    assert np.array_equal(fused, Predictions.load(tmp_path / "out" / "test.npy").probs)
+    part = nets.fuse(table["values"][rows[5:12]], convnet.probs[5:12]).astype(np.float32)
+    np.testing.assert_allclose(part, fused[5:12], rtol=0, atol=1e-7)
+    assert len(nets.folds) == 1 and [g.name for g in nets.folds[0]] == ["momentsinfo", "haralick"]
+    assert all(len(g.states) == SMALL.copies for g in nets.folds[0])
 
 
 def test_missing_features_named(fusion_inputs, tiny_packed, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ rule fuse_features:
         test=paths.fill(paths.FUSED, subset="test"),
         test_meta=paths.meta(paths.fill(paths.FUSED, subset="test")),
         report=paths.FUSION_REPORT,
+        nets=paths.FUSION_NETS,
     log:
         "results/logs/fuse_features/{model}.log",
     benchmark:
@@ -35,7 +36,7 @@ rule fuse_features:
         "deepsea fuse --pred-train {input.train} --pred-valid {input.valid} --pred-test {input.test} "
         "--features-train {input.features_train} --features-test {input.features_test} --data {input.data} "
         "--split {input.split} --settings {params.settings:q} --out-valid {output.valid} "
-        "--out-test {output.test} --report {output.report} --threads {threads} > {log} 2>&1"
+        "--out-test {output.test} --report {output.report} --out-nets {output.nets} --threads {threads} > {log} 2>&1"
 
 
 rule fuse_features_kfold:
@@ -52,6 +53,7 @@ rule fuse_features_kfold:
         test=paths.fill(paths.FUSED, subset="test"),
         test_meta=paths.meta(paths.fill(paths.FUSED, subset="test")),
         report=paths.FUSION_REPORT,
+        nets=paths.FUSION_NETS,
     log:
         "results/logs/fuse_features/{model}.log",
     benchmark:
@@ -71,7 +73,7 @@ rule fuse_features_kfold:
         "deepsea fuse --pred-valid {input.oof} --pred-test {input.test} --features-train {input.features_train} "
         "--features-test {input.features_test} --data {input.data} --folds {input.folds} "
         "--settings {params.settings:q} --out-valid {output.valid} --out-test {output.test} "
-        "--report {output.report} --threads {threads} > {log} 2>&1"
+        "--report {output.report} --out-nets {output.nets} --threads {threads} > {log} 2>&1"
 
 
 rule evaluate_fused:

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 from tqdm import tqdm
 
+from deepsea.blending.fusion_nets import FittedGroup, FusionNet, FusionNets, log_probs_of
 from deepsea.data.imageset import ImageSet
 from deepsea.data.splits import Split
 from deepsea.errors import ConfigError, DataMismatchError
@@ -32,7 +32,6 @@ from deepsea.metrics import log_loss
 from deepsea.predictions import Predictions
 
 log = logging.getLogger(__name__)
-LOG_FLOOR = 1e-7  # probabilities are clipped here before the log, so a 0 cannot become -inf
 
 
 @dataclass(frozen=True)
@@ -71,29 +70,6 @@ class FusionSettings:
         )
         tuples = {k: tuple(v) for k, v in data.items() if k in ("hidden", "lr_drops")}
         return cls(groups=groups, **{**data, **tuples})
-
-
-class FusionNet(nn.Module):
-    """(features (B, F), convnet log-probabilities (B, C)) -> fused logits (B, C)."""
-
-    def __init__(self, n_features: int, n_classes: int, hidden: tuple[int, ...]):
-        super().__init__()
-        layers: list[nn.Module] = []
-        width = n_features
-        for units in hidden:
-            layers += [nn.Linear(width, units), nn.ReLU()]
-            width = units
-        self.correction = nn.Linear(width, n_classes)
-        nn.init.zeros_(self.correction.weight)
-        nn.init.zeros_(self.correction.bias)
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, features: torch.Tensor, log_probs: torch.Tensor) -> torch.Tensor:
-        return log_probs + self.correction(self.body(features))
-
-
-def _log_probs(probs: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.log(np.clip(probs, LOG_FLOOR, 1.0)).astype(np.float32))
 
 
 @dataclass(frozen=True)
@@ -172,6 +148,7 @@ class _FusionData:
     features: dict[str, np.ndarray]  # every image's feature row (all groups)
     feature_groups: np.ndarray  # the group of each feature column
     labels: dict[str, torch.Tensor]  # train, valid
+    feature_names: list[str]  # the features table's columns
 
     @classmethod
     def load(cls, files: FusionFiles) -> _FusionData:
@@ -201,60 +178,69 @@ class _FusionData:
             name: torch.from_numpy(data.labels[data.index_of(sets[name].ids, where)].astype(np.int64))
             for name in ("train", "valid")
         }
-        return cls(sets, features, tables["train"]["groups"], labels)
+        names = [str(name) for name in tables["train"]["names"]]
+        return cls(sets, features, tables["train"]["groups"], labels, names)
 
-    def subsets(self, columns: np.ndarray) -> dict[str, FusionSubset]:
-        """Each subset's inputs for one feature group (`columns`), standardised with the training split's mean and
-        standard deviation."""
-        raw = {name: self.features[name][:, columns] for name in self.predictions}
-        mean, std = raw["train"].mean(axis=0), raw["train"].std(axis=0)
-        std[std == 0] = 1.0  # a constant feature carries nothing; keep it finite
+    def subsets(self, group: FittedGroup) -> dict[str, FusionSubset]:
+        """Each subset's inputs for one feature group, standardised as `group` says."""
         return {
             name: FusionSubset(
-                torch.from_numpy(((raw[name] - mean) / std).astype(np.float32)),
-                _log_probs(self.predictions[name].probs),
+                group.standardise(self.features[name]),
+                log_probs_of(self.predictions[name].probs),
                 self.labels.get(name),
             )
             for name in self.predictions
         }
 
+    def standardiser(self, name: str, columns: np.ndarray) -> FittedGroup:
+        """A group over `columns` (indices), standardised with the training split's mean and standard deviation;
+        its nets not trained yet."""
+        raw = self.features["train"][:, columns]
+        mean, std = raw.mean(axis=0), raw.std(axis=0)
+        std[std == 0] = 1.0  # a constant feature carries nothing; keep it finite
+        return FittedGroup(name, columns, mean, std, states=[])
 
-def _fuse_group(group: FeatureGroup, data: _FusionData, settings: FusionSettings) -> tuple[dict[str, np.ndarray], int]:
-    """The group's fused valid and test probabilities (its `copies` nets averaged) and its number of features."""
-    columns = np.isin(data.feature_groups, group.features)
-    if not columns.any():
+
+def _fuse_group(
+    group: FeatureGroup, data: _FusionData, settings: FusionSettings
+) -> tuple[dict[str, np.ndarray], FittedGroup]:
+    """The group's fused valid and test probabilities (its `copies` nets averaged) and its trained nets."""
+    columns = np.flatnonzero(np.isin(data.feature_groups, group.features))
+    if not len(columns):
         raise ConfigError(
             f"fusion.groups.{group.name}: features {list(group.features)} were not extracted; "
             f"add them to features.groups."
         )
-    x = data.subsets(columns)
-    n_classes = len(data.predictions["train"].class_names)
-    group_probs = {name: np.zeros((len(data.predictions[name].ids), n_classes)) for name in ("valid", "test")}
+    fitted = data.standardiser(group.name, columns)
+    x = data.subsets(fitted)
     for copy in tqdm(range(settings.copies), desc=f"fuse {group.name}", unit="net", mininterval=5.0):
         seed = settings.seed * 1000 + copy
         net = train_fusion_net(x["train"], x["valid"], settings, weight_decay=group.weight_decay, seed=seed)
-        with torch.no_grad():
-            for name in group_probs:
-                group_probs[name] += torch.softmax(net(x[name].features, x[name].log_probs), 1).double().numpy()
-    for name in group_probs:
-        group_probs[name] /= settings.copies
-    return group_probs, int(columns.sum())
+        fitted.states.append({key: value.clone() for key, value in net.state_dict().items()})
+    probs = {
+        name: fitted.probabilities(x[name].features, x[name].log_probs, settings.hidden) for name in ("valid", "test")
+    }
+    return probs, fitted
 
 
-def _fuse_groups(data: _FusionData, settings: FusionSettings) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+def _fuse_groups(
+    data: _FusionData, settings: FusionSettings
+) -> tuple[dict[str, np.ndarray], dict[str, dict], list[FittedGroup]]:
     """The fused valid and test probabilities (the groups' fused predictions averaged, as the original's
-    blend_momentsinfo_haralick) and, per group, its features and its valid probabilities."""
+    blend_momentsinfo_haralick), per group its features and valid probabilities, and the trained groups."""
     sets = data.predictions
     fused = {
         name: np.zeros((len(sets[name].ids), len(sets[name].class_names)), np.float64) for name in ("valid", "test")
     }
     groups: dict[str, dict] = {}
+    fitted_groups = []
     for group in settings.groups:
-        group_probs, n_features = _fuse_group(group, data, settings)
+        group_probs, fitted = _fuse_group(group, data, settings)
         for name in fused:
             fused[name] += group_probs[name] / len(settings.groups)
-        groups[group.name] = {"n_features": n_features, "valid_probs": group_probs["valid"]}
-    return fused, groups
+        groups[group.name] = {"n_features": len(fitted.columns), "valid_probs": group_probs["valid"]}
+        fitted_groups.append(fitted)
+    return fused, groups, fitted_groups
 
 
 def _report(settings: FusionSettings, labels: np.ndarray, unfused: np.ndarray, fused: np.ndarray, groups: dict) -> dict:
@@ -275,17 +261,26 @@ def _report(settings: FusionSettings, labels: np.ndarray, unfused: np.ndarray, f
     return report
 
 
+def _nets(settings: FusionSettings, data: _FusionData, folds: list[list[FittedGroup]]) -> FusionNets:
+    return FusionNets(settings.hidden, list(data.predictions["train"].class_names), data.feature_names, folds)
+
+
 def fuse(
     files: FusionFiles,
     settings: FusionSettings,
     out_valid: str | os.PathLike[str],
     out_test: str | os.PathLike[str],
     report_path: str | os.PathLike[str],
+    *,
+    nets_path: str | os.PathLike[str] | None = None,
 ) -> dict:
-    """Train the fusion nets of every group on the training split; write fused valid and test predictions."""
+    """Train the fusion nets of every group on the training split; write fused valid and test predictions and,
+    to `nets_path`, the trained nets (fusion_nets.py: what a model bundle fuses new images with)."""
     data = _FusionData.load(files)
     sets = data.predictions
-    fused, groups = _fuse_groups(data, settings)
+    fused, groups, fitted = _fuse_groups(data, settings)
+    if nets_path is not None:
+        _nets(settings, data, [fitted]).save(nets_path)
     report = _report(settings, data.labels["valid"].numpy(), sets["valid"].probs, fused["valid"], groups)
     for name, out, source in (("valid", out_valid, files.pred_valid), ("test", out_test, files.pred_test)):
         Predictions(fused[name], sets[name].ids, sets[name].class_names, {"fused_from": str(source)}).save(out)
@@ -312,6 +307,8 @@ def fuse_folds(
     out_valid: str | os.PathLike[str],
     out_test: str | os.PathLike[str],
     report_path: str | os.PathLike[str],
+    *,
+    nets_path: str | os.PathLike[str] | None = None,
 ) -> dict:
     """Fusion on out-of-fold predictions: for every fold, fusion nets train on the other folds' out-of-fold
     predictions and predict the fold's images, so every fused training prediction is out of fold too (nets that
@@ -325,13 +322,16 @@ def fuse_folds(
     tables = {"train": read_npz(files.features_train), "test": read_npz(files.features_test)}
     fused = {"valid": np.zeros(oof.probs.shape), "test": np.zeros(test.probs.shape)}
     group_valid: dict[str, dict] = {}
+    folds: list[list[FittedGroup]] = []
     for split, where in zip(splits, files.folds, strict=True):
         sets = {
             "train": oof.in_order_of(split.train_ids, str(where)),
             "valid": oof.in_order_of(split.valid_ids, str(where)),
             "test": test,
         }
-        fold_fused, groups = _fuse_groups(_FusionData.build(sets, tables, data, str(where)), settings)
+        fold_data = _FusionData.build(sets, tables, data, str(where))
+        fold_fused, groups, fitted = _fuse_groups(fold_data, settings)
+        folds.append(fitted)
         rows = positions_of(split.valid_ids, oof.ids)[0]
         fused["valid"][rows] = fold_fused["valid"]
         fused["test"] += fold_fused["test"] / len(splits)
@@ -340,6 +340,8 @@ def fuse_folds(
                 name, {"n_features": group["n_features"], "valid_probs": np.zeros(oof.probs.shape)}
             )
             entry["valid_probs"][rows] = group["valid_probs"]
+    if nets_path is not None:
+        _nets(settings, fold_data, folds).save(nets_path)
     labels = data.labels[data.index_of(oof.ids, str(files.pred_oof))]
     report = _report(settings, labels, oof.probs, fused["valid"], group_valid)
     report["folds"] = len(splits)

@@ -86,12 +86,12 @@ def _cmd_fuse(a: argparse.Namespace) -> None:
         if a.pred_train or a.split:
             raise DeepseaError("fuse: --folds fuses out of fold; drop --pred-train and --split.")
         folds = FoldFusionFiles(a.pred_valid, a.pred_test, a.features_train, a.features_test, a.data, tuple(a.folds))
-        fuse_folds(folds, settings, a.out_valid, a.out_test, a.report)
+        fuse_folds(folds, settings, a.out_valid, a.out_test, a.report, nets_path=a.out_nets)
         return
     if not (a.pred_train and a.split):
         raise DeepseaError("fuse: give --pred-train and --split (a hold-out split), or --folds (the k-fold scheme).")
     files = FusionFiles(a.pred_train, a.pred_valid, a.pred_test, a.features_train, a.features_test, a.data, a.split)
-    fuse(files, settings, a.out_valid, a.out_test, a.report)
+    fuse(files, settings, a.out_valid, a.out_test, a.report, nets_path=a.out_nets)
 
 
 def _cmd_ensemble(a: argparse.Namespace) -> None:
@@ -199,6 +199,7 @@ def _add_model_blends(add: AddCommand) -> None:
     p.add_argument("--out-valid", required=True)
     p.add_argument("--out-test", required=True)
     p.add_argument("--report", required=True, help="JSON report: valid log loss per group, unfused and fused")
+    p.add_argument("--out-nets", help="also write the trained fusion nets here (what a model bundle fuses with)")
     p.add_argument("--threads", type=int, default=1)
 
     p = add("ensemble", _cmd_ensemble, "simplex weights over models' predictions fitted on validation, with a CV table")

@@ -46,6 +46,7 @@ BAGGED_TEST = "results/predictions/{model}/test_bagged.npy"
 EVALUATION = "results/eval/{model}.json"
 FUSED = "results/fused/{model}/{subset}.npy"
 FUSION_REPORT = "results/fused/{model}/report.json"
+FUSION_NETS = "results/fused/{model}/nets.pt"  # the trained fusion nets, for the model bundle
 FUSED_EVALUATION = "results/eval/fused/{model}.json"
 
 # blends: the weighted ensemble, the pseudo-label entries' combined shards, the final blend
