@@ -31,6 +31,7 @@ include: "workflow/rules/fusion.smk"
 include: "workflow/rules/ensemble.smk"
 include: "workflow/rules/pseudo_labels.smk"
 include: "workflow/rules/submission.smk"
+include: "workflow/rules/bundle.smk"
 include: "workflow/rules/report.smk"
 
 

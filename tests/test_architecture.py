@@ -13,7 +13,7 @@ REPO = Path(__file__).parents[1]
 PACKAGE = REPO / "src" / "deepsea"
 
 # Lowest first: a module may import from its own layer and the layers below it, never from one above.
-LAYERS = ["base", "data", "nets", "training", "inference", "blending", "report", "workflow", "cli"]
+LAYERS = ["base", "data", "nets", "training", "inference", "blending", "deploy", "report", "workflow", "cli"]
 MAX_FUNCTION_LINES = 60
 MAX_POSITIONAL = 5
 

@@ -41,6 +41,7 @@ EXPECTED_JOBS = {
     "combine_shards": 2,  # the shard models' valid and test predictions
     "final_blend": 2,  # valid (the report's final model) and test (the submission)
     "submit": 1,
+    "bundle": 1,  # the model bundle: every model, fusion net and weight the submission came from
     "final_submission": 1,
     # the report: a learning curve per evaluated model, augmentation grids of the submitted models, one of the rest
     "plot_training": ENSEMBLED + BAGGED + PSEUDO_LABEL,

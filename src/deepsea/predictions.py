@@ -12,8 +12,9 @@ first, so a present .npy always has its meta; both are declared outputs of the r
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,14 +157,21 @@ def average(
     weights = [1.0] * len(paths) if weights is None else list(weights)
     if len(weights) != len(paths) or min(weights) < 0 or sum(weights) <= 0:
         raise DataMismatchError(f"average: need one non-negative weight per file, not all 0; got {weights}.")
+    members = load_aligned(paths, ids)
+    first = next(members)
+    rest = (member.probs for member in members)  # one file in memory at a time for the arithmetic mean
+    probs = average_probs(itertools.chain([first.probs], rest), weights, mean)
+    return Predictions(probs, first.ids, first.class_names)
+
+
+def average_probs(probs: Iterable[np.ndarray], weights: Sequence[float], mean: str = "arithmetic") -> np.ndarray:
+    """The weighted mean (float32) of aligned (images x classes) probabilities, as `average` takes it of files: also
+    what a model bundle makes of a chunk of new images (deepsea/deploy/classify.py), the same arithmetic."""
     if mean != "arithmetic":
-        members = list(load_aligned(paths, ids))
-        log_probs = np.stack([np.log(np.clip(m.probs.astype(np.float64), 1e-15, 1.0)) for m in members], axis=1)
-        probs = combine(log_probs, mean, np.asarray(weights)).astype(np.float32)
-        return Predictions(probs, members[0].ids, members[0].class_names)
-    aligned = load_aligned(paths, ids)
-    first = next(aligned)
-    total = weights[0] * first.probs.astype(np.float64)
-    for member, weight in zip(aligned, weights[1:], strict=True):
-        total += weight * member.probs.astype(np.float64)
-    return Predictions((total / sum(weights)).astype(np.float32), first.ids, first.class_names)
+        log_probs = np.stack([np.log(np.clip(p.astype(np.float64), 1e-15, 1.0)) for p in probs], axis=1)
+        return combine(log_probs, mean, np.asarray(weights)).astype(np.float32)
+    total: np.ndarray | None = None
+    for p, weight in zip(probs, weights, strict=True):
+        total = weight * p.astype(np.float64) if total is None else total + weight * p.astype(np.float64)
+    assert total is not None
+    return (total / sum(weights)).astype(np.float32)

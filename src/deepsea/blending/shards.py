@@ -18,6 +18,12 @@ from deepsea.predictions import Predictions, load_aligned
 COMBINE_MODES = ("mean", "held_out")
 
 
+def shard_mean(stacked: np.ndarray) -> np.ndarray:
+    """The `mean` combination of (models, images, classes) float64 shard predictions: what a model bundle applies
+    to new images, which no shard model trained on (deepsea/deploy/classify.py)."""
+    return stacked.mean(axis=0)
+
+
 def combine_shards(paths: list[str | os.PathLike[str]], shards: list[list[str]] | None, mode: str) -> Predictions:
     """One test prediction from the shard models' (`paths[k]` is shard k's model): `mean` over all models, or
     `held_out`: each image from the model of its own shard (images in no shard, e.g. validation: the mean)."""
@@ -26,7 +32,7 @@ def combine_shards(paths: list[str | os.PathLike[str]], shards: list[list[str]] 
     aligned = list(load_aligned(paths))
     ids0 = aligned[0].ids
     stacked = np.stack([p.probs.astype(np.float64) for p in aligned])  # (models, images, classes)
-    combined = stacked.mean(axis=0)
+    combined = shard_mean(stacked)
     if mode == "held_out":
         if shards is None or len(shards) != len(paths):
             raise DeepseaError(f"held_out needs the shard file and one prediction per shard ({len(paths)} given).")

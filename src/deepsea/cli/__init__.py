@@ -3,7 +3,7 @@
 Each Snakemake rule calls exactly one of these with explicit paths and settings; the command line is logged first
 so a rule's log shows how to rerun it. Errors caused by input or configuration (`DeepseaError`) are printed
 without a traceback and exit with status 2. The commands live in one module per stage family (cli/data.py,
-training.py, inference.py, blending.py, report.py), in the order of the pipeline.
+training.py, inference.py, blending.py, deploy.py, report.py), in the order of the pipeline.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from deepsea.cli import blending, data, inference, report, training
+from deepsea.cli import blending, data, deploy, inference, report, training
 from deepsea.cli.common import Handler
 from deepsea.errors import DeepseaError
 
 log = logging.getLogger("deepsea")
 
-COMMAND_GROUPS = (data, training, inference, blending, report)
+COMMAND_GROUPS = (data, training, inference, blending, deploy, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

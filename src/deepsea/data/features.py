@@ -171,6 +171,14 @@ def _chunk_features(args: tuple[list[np.ndarray], FeatureSettings, dict[str, lis
     return np.array(rows, dtype=np.float32).reshape(len(images), -1), problems
 
 
+def feature_table(images: ImageSet, settings: FeatureSettings) -> tuple[np.ndarray, list[str]]:
+    """The feature rows (N, F float32, values that cannot be computed as 0) and column names of some images in
+    memory, in one process: what `extract_features` writes for a packed set, for a chunk of new images."""
+    names = _reference_names(settings)
+    values, _ = _chunk_features(([images.image(i) for i in range(len(images))], settings, names))
+    return values, [name for group in settings.groups for name in names[group]]
+
+
 def extract_features(
     data_path: str | os.PathLike[str],
     out: str | os.PathLike[str],

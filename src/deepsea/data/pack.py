@@ -336,6 +336,20 @@ def _report_training_copies(
         )
 
 
+def decode_files(
+    root: Path, files: list[Path], background: Background, *, on_bad_image: OnBadImage = "error", workers: int = 1
+) -> tuple[ImageSet, list[dict[str, str]]]:
+    """Some unlabelled images under `root` as `pack` stores a test set packed with `background` (light, or dark:
+    inverted), and the files that could not be read (listed with their reasons; they stop the run under
+    on_bad_image: error). For classifying new images a chunk at a time (deepsea/deploy/classify.py)."""
+    decoded, problems, _ = _decode_all(root, "test", [(f, "") for f in files], [], workers=workers)
+    _refuse_or_skip(problems, root, on_bad_image)
+    if background == "dark":
+        for pixels in decoded.pixels:
+            np.subtract(255, pixels, out=pixels)
+    return ImageSet.from_images(decoded.pixels, decoded.ids, decoded.labels, []), problems
+
+
 def pack(
     root: str | os.PathLike[str],
     subset: Subset,

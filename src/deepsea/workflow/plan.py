@@ -15,6 +15,7 @@ from typing import Any
 
 from deepsea.errors import ConfigError
 from deepsea.workflow import paths, runs, summary
+from deepsea.workflow.bundle_recipe import bundle_recipe, recipe_inputs
 from deepsea.workflow.checks import check_config, view_settings
 
 
@@ -221,9 +222,30 @@ class Plan:
     def ablation_split(self) -> str:
         return paths.OUT_OF_FOLD_SPLIT if self.kfold else paths.VALID_SPLIT
 
+    def bundle_recipe(self) -> dict[str, Any]:
+        """What the model bundle is made of (bundle_recipe.py)."""
+        shards = {name: self.shard_runs(name) for name in self.config["pseudo_labels"]["models"]}
+        return bundle_recipe(self.config, shards)
+
+    def bundle_json(self) -> str:
+        return _compact_json(self.bundle_recipe())
+
+    def bundle_inputs(self) -> list[str]:
+        return recipe_inputs(self.bundle_recipe())
+
+    def classify_dir(self) -> str:
+        folder = self.config["classify"]["dir"]
+        if not folder:
+            raise ConfigError(
+                "classify: set classify.dir to the folder of images to classify, e.g. "
+                "snakemake --cores 4 --config classify.dir=/data/new_sample -- classify"
+            )
+        return folder
+
     def final_submission_targets(self) -> list[str]:
-        """The submission, every reported evaluation, the ensemble's weights and the report's figures."""
-        targets = [paths.SUBMISSION]
+        """The submission, the model bundle (hold-out scheme), every reported evaluation, the ensemble's weights
+        and the report's figures."""
+        targets = [paths.SUBMISSION] + ([] if self.kfold else [paths.BUNDLE])
         targets += [paths.fill(paths.EVALUATION, model=run) for run in self.report_runs()]
         targets += [paths.fill(paths.FUSED_EVALUATION, model=name) for name in self.config["fusion"]["models"]]
         targets += [paths.ENSEMBLE_WEIGHTS] if self.config["ensemble"]["models"] else []

@@ -1,0 +1,148 @@
+"""The model bundle: one folder with everything the final test prediction needs, and nothing else.
+
+Written by the workflow's `bundle` rule after the submission (into the results' `bundle` folder), read by
+`deepsea classify`.
+Copying the folder is all it takes to classify on another machine. It holds:
+
+- `models/<run>.pt`: every convnet whose predictions reach the submission (bag members, pseudo-label shard models),
+  each with its input size, normalisation and weights (the model file `deepsea train` wrote);
+- `fusion/<entry>.pt`: the fusion nets of every fused entry (deepsea/blending/fusion_nets.py);
+- `bundle.json`: how they combine, every number resolved: each run's test-time views as they ran (orientation
+  included) or its centre view where the workflow chose it, each entry's members and bag mean, the ensemble's
+  weights and mean, the pseudo-label entries and the final blend's weights, the feature settings, the training
+  images' background, the class names, the deepsea version and the config the bundle came from;
+- `manifest.json`: the sha256 of every other file. `classify` refuses a bundle whose files do not match it (a damaged
+  or edited file, a missing one) or that another deepsea version wrote, naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from deepsea.errors import DeepseaError
+from deepsea.io import read_json, write_json
+
+MANIFEST = "manifest.json"
+RECIPE = "bundle.json"
+FORMAT = 1  # the layout of bundle.json; a bundle of another format is refused
+
+
+def deepsea_version() -> str:
+    try:
+        return version("deepsea")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _resolve(recipe: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], dict[str, Path]]:
+    """bundle.json's content from the workflow's recipe (bundle_recipe.py), and the files to copy by bundle name."""
+    copies: dict[str, Path] = {}
+    runs = {}
+    for run, files in recipe["runs"].items():
+        chosen = read_json(workdir / files["prediction_meta"]).get("views_used", "tta")
+        views = read_json(workdir / files["tta_meta"])["tta"] if chosen == "tta" else {"method": "centre"}
+        copies[f"models/{run}.pt"] = workdir / files["model"]
+        runs[run] = {"model": f"models/{run}.pt", "views_used": chosen, "tta": views}
+    entries = {}
+    for name, entry in recipe["entries"].items():
+        fusion = f"fusion/{name}.pt" if entry["fusion"] else None
+        if fusion:
+            copies[fusion] = workdir / entry["fusion"]
+        entries[name] = {**entry, "fusion": fusion}
+    ensemble = None
+    if recipe["ensemble"]:
+        fitted = read_json(workdir / recipe["ensemble"]["weights"])
+        names = recipe["ensemble"]["names"]
+        ensemble = {"names": names, "weights": [fitted["weights"][n] for n in names], "mean": fitted["mean"]}
+    final = recipe["final_weights"]
+    if isinstance(final, str):
+        final = read_json(workdir / final)["weights"]
+    report = read_json(workdir / recipe["train_report"])
+    resolved = {
+        "format": FORMAT,
+        "deepsea_version": deepsea_version(),
+        "class_names": sorted(report["per_class"]),
+        "background": report.get("background", "light"),
+        **{key: recipe[key] for key in ("source", "pseudo_labels", "features", "submission", "config")},
+        "runs": runs,
+        "entries": entries,
+        "ensemble": ensemble,
+        "final_weights": final,
+    }
+    return resolved, copies
+
+
+def write_bundle(recipe: dict[str, Any], out: str | os.PathLike[str], workdir: str | os.PathLike[str] = ".") -> None:
+    """Copy and resolve what `recipe` names into the folder `out` (replaced whole, never left half-written)."""
+    out = Path(out)
+    resolved, copies = _resolve(recipe, Path(workdir))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for name, source in copies.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, staging / name)
+        write_json(staging / RECIPE, resolved)
+        files = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+        manifest = {"deepsea_version": resolved["deepsea_version"], "format": FORMAT}
+        write_json(staging / MANIFEST, {**manifest, "sha256": {f: sha256_of(staging / f) for f in files}})
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A checked bundle folder: its recipe and where its files are."""
+
+    root: Path
+    recipe: dict[str, Any]
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str]) -> Bundle:
+        """The bundle at `root`, once every file matches the manifest and the version is this deepsea's."""
+        root = Path(root)
+        if not (root / MANIFEST).is_file():
+            raise DeepseaError(
+                f"{root}: not a model bundle (no {MANIFEST}); give the folder the workflow's bundle rule wrote "
+                "(the results' bundle folder), copied whole."
+            )
+        manifest = read_json(root / MANIFEST)
+        ours = deepsea_version()
+        if manifest.get("format") != FORMAT or manifest.get("deepsea_version") != ours:
+            raise DeepseaError(
+                f"{root}: written by deepsea {manifest.get('deepsea_version')} (bundle format "
+                f"{manifest.get('format')}); this is deepsea {ours} (format {FORMAT}). Classify with the version "
+                "that wrote it, or rerun `snakemake bundle` with this one."
+            )
+        for name, expected in manifest.get("sha256", {}).items():
+            if not (root / name).is_file():
+                raise DeepseaError(f"{root / name}: missing from the bundle; copy the whole bundle folder again.")
+            if sha256_of(root / name) != expected:
+                raise DeepseaError(
+                    f"{root / name}: its contents differ from the bundle's manifest (damaged or edited); copy the "
+                    "bundle again or rerun `snakemake bundle`."
+                )
+        if RECIPE not in manifest.get("sha256", {}):
+            raise DeepseaError(f"{root}: the manifest does not list {RECIPE}; rerun `snakemake bundle`.")
+        return cls(root, read_json(root / RECIPE))

@@ -1,0 +1,90 @@
+"""What the model bundle is made of, from the config: every file of the workflow's results that the final test
+prediction comes from, and how they were combined (deepsea/deploy/bundle.py copies and resolves them).
+
+The submission's test prediction is, for the default `submission.source: final`: the weighted ensemble of the
+`ensemble.models` entries' test predictions (each a bag's average of its members, fused with the handcrafted
+features where the entry is in `fusion.models`), blended with each pseudo-label entry's shard models. A bundle keeps
+exactly the models and fusion nets on that path (no preinit models, no entries outside it) and the numbers that
+combine them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deepsea.errors import ConfigError
+from deepsea.workflow import paths
+from deepsea.workflow.runs import Config
+
+
+def _entry_names(config: Config) -> list[str]:
+    """The `models` entries whose predictions reach the submission."""
+    if config["submission"]["source"] == "models":
+        return list(config["submission"]["models"])
+    return list(config["ensemble"]["models"])  # pseudo-label entries reach it through their shard models only
+
+
+def _entry(config: Config, name: str) -> dict[str, Any]:
+    members = [name] + [f"{name}_bag{seed}" for seed in config["models"][name].get("bags", [])]
+    fused = name in config["fusion"]["models"]
+    return {
+        "members": members,
+        "bag_mean": config["ensemble"]["bag_mean"],
+        "fusion": paths.fill(paths.FUSION_NETS, model=name) if fused else None,
+    }
+
+
+def _run(run: str) -> dict[str, str]:
+    return {
+        "model": paths.fill(paths.MODEL, model=run),
+        "prediction_meta": paths.meta(paths.fill(paths.PREDICTION, model=run, subset="test")),
+        "tta_meta": paths.meta(paths.fill(paths.TTA_PREDICTION, model=run, subset="test")),
+    }
+
+
+def bundle_recipe(config: Config, shard_runs: dict[str, list[str]]) -> dict[str, Any]:
+    """The recipe `deepsea bundle` reads: files by role (paths relative to the workflow folder) and settings.
+    `shard_runs`: each pseudo-label entry's shard model runs."""
+    if config["splits"]["scheme"] != "holdout":
+        raise ConfigError(
+            "bundle: the model bundle is made for splits.scheme: holdout; with kfold, the fold models' "
+            "test predictions are not bundled yet."
+        )
+    source = config["submission"]["source"]
+    entries = {name: _entry(config, name) for name in _entry_names(config)}
+    pseudo = config["pseudo_labels"]
+    with_pl = source == "final" and bool(pseudo["models"])
+    pseudo_labels = {
+        name: {"runs": shard_runs[name], "combine": pseudo["combine"]} for name in (pseudo["models"] if with_pl else [])
+    }
+    runs = [run for entry in entries.values() for run in entry["members"]]
+    runs += [run for entry in pseudo_labels.values() for run in entry["runs"]]
+    final_weights: Any = None
+    if with_pl:
+        w = pseudo["final_weight"]
+        final_weights = paths.FINAL_BLEND if w == "fit" else [1.0 - w] + [w / len(pseudo_labels)] * len(pseudo_labels)
+    return {
+        "source": source,
+        "runs": {run: _run(run) for run in runs},
+        "entries": entries,
+        "ensemble": {"names": list(config["ensemble"]["models"]), "weights": paths.ENSEMBLE_WEIGHTS}
+        if source != "models"
+        else None,
+        "pseudo_labels": pseudo_labels,
+        "final_weights": final_weights,
+        "features": {key: config["features"][key] for key in ("groups", "haralick_levels")},
+        "train_report": paths.TRAIN_REPORT,
+        "submission": {"class_order": config["submission"]["class_order"]},
+        "config": config,
+    }
+
+
+def recipe_inputs(recipe: dict[str, Any]) -> list[str]:
+    """Every file the recipe names (the bundle rule's inputs)."""
+    files = [path for run in recipe["runs"].values() for path in run.values()]
+    files += [entry["fusion"] for entry in recipe["entries"].values() if entry["fusion"]]
+    if recipe["ensemble"]:
+        files.append(recipe["ensemble"]["weights"])
+    if isinstance(recipe["final_weights"], str):
+        files.append(recipe["final_weights"])
+    return [*files, recipe["train_report"]]
