@@ -51,3 +51,15 @@ def train_tiny(settings: dict, packed: dict[str, Path], out_dir: Path) -> Path:
         out_dir / "log.csv",
     )
     return out_dir / "model.pt"
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run A of tests/test_workflow.py: `make run`'s DAG on the shipped config, uninterrupted (shared with
+    tests/test_classify.py, which uses its model bundle)."""
+    from test_workflow import DEMO_ARGS, _snakemake, _workdir
+
+    workdir = _workdir(tmp_path_factory.mktemp("run_a") / "wf")
+    result = _snakemake(workdir, *DEMO_ARGS, timeout=3600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir

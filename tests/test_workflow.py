@@ -99,15 +99,6 @@ def _snakemake(workdir: Path, *args: str, timeout: float = 300) -> subprocess.Co
     )
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Run A: `make run`'s DAG on the shipped config, uninterrupted."""
-    workdir = _workdir(tmp_path_factory.mktemp("run_a") / "wf")
-    result = _snakemake(workdir, *DEMO_ARGS, timeout=3600)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir
-
-
 def _wait_for(condition, timeout: float = 1800) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -301,7 +292,7 @@ def test_forcerun_reruns_the_stage_and_its_dependents_only(demo_run: Path) -> No
     assert result.returncode == 0, result.stderr[-3000:]
     rules = {rule for rule, _ in _planned_jobs(result.stdout)}
     downstream = {"fuse_features", "evaluate_fused", "ensemble", "train_pseudolabel", "predict_tta", "choose_views",
-                  "evaluate",
+                  "evaluate", "bundle",
                   "combine_shards", "fit_final_weight", "final_blend", "submit", "final_submission",
                   "plot_training", "model_table", "plot_final", "plot_ensemble", "ablation", "top5"}  # fmt: skip
     assert "fuse_features" in rules and rules <= downstream, rules

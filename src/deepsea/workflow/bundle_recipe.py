@@ -75,7 +75,8 @@ def bundle_recipe(config: Config, shard_runs: dict[str, list[str]]) -> dict[str,
         "features": {key: config["features"][key] for key in ("groups", "haralick_levels")},
         "train_report": paths.TRAIN_REPORT,
         "submission": {"class_order": config["submission"]["class_order"]},
-        "config": config,
+        # the config it came from, but the classify section: a new folder to classify must not remake the bundle
+        "config": {key: value for key, value in config.items() if key != "classify"},
     }
 
 

@@ -237,8 +237,9 @@ class Plan:
         folder = self.config["classify"]["dir"]
         if not folder:
             raise ConfigError(
-                "classify: set classify.dir to the folder of images to classify, e.g. "
-                "snakemake --cores 4 --config classify.dir=/data/new_sample -- classify"
+                "classify: set classify.dir to the folder of images to classify: in your config file "
+                "(classify: {dir: /data/new_sample}) or on the command line: snakemake --cores 4 --config "
+                "'classify={dir: /data/new_sample}' -- classify"
             )
         return folder
 
