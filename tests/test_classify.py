@@ -25,7 +25,7 @@ import pytest
 
 from deepsea.deploy import classify as classify_module
 from deepsea.deploy.classify import ClassifyOptions, classify
-from test_workflow import _planned_jobs, _snakemake
+from test_workflow import _planned_jobs, _snakemake, _workdir
 
 pytestmark = pytest.mark.slow
 DEEPSEA = [sys.executable, "-m", "deepsea.cli"]
@@ -163,3 +163,26 @@ def test_snakemake_classify_plans_only_the_classify_jobs(demo_run: Path) -> None
     assert {rule for rule, _ in _planned_jobs(result.stdout)} == {"classify_images", "classify"}
     unset = _snakemake(demo_run, "-n", "--", "classify")
     assert unset.returncode != 0 and "set classify.dir" in unset.stdout + unset.stderr
+
+
+def test_a_kfold_bundle_reproduces_its_submission(tmp_path: Path) -> None:
+    """Under splits.scheme: kfold an entry's members are its fold models (test predictions assembled, then views
+    chosen for the entry): the tiny DAG with 2 folds, its bundle, the test folder classified as submitted."""
+    workdir = _workdir(tmp_path / "wf")
+    tiny = (workdir / "tiny.yaml").read_text()
+    assert "    bags: [1, 2]\n" in tiny  # under kfold the folds are an entry's bag
+    (workdir / "kfold.yaml").write_text(tiny.replace("    bags: [1, 2]\n", "") + "splits: {scheme: kfold, folds: 2}\n")
+    result = _snakemake(workdir, "--cores", "2", "--configfile", "kfold.yaml", "--", "final_submission", timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    recipe = json.loads((workdir / "results/bundle/bundle.json").read_text())
+    assert recipe["entries"]["cr4_ds"]["members"] == ["cr4_ds_fold0", "cr4_ds_fold1"]
+    out = tmp_path / "classified.csv"
+    classify(workdir / "results/bundle", workdir / "data/demo/test", out, ClassifyOptions())
+    header, submission = _table(next((workdir / "results/submission").glob("*.csv.gz")), gzip.open)
+    columns, classified = _table(out)
+    at = [columns.index(name) for name in ("class", "probability")]
+    assert set(classified) == set(submission)
+    for image, row in submission.items():
+        probs = np.array(row[1:], float)
+        assert classified[image][at[0]] == header[1 + int(np.argmax(probs))]
+        assert abs(float(classified[image][at[1]]) - probs.max()) <= 1e-6

@@ -52,18 +52,28 @@ def sha256_of(path: Path) -> str:
 def _resolve(recipe: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], dict[str, Path]]:
     """bundle.json's content from the workflow's recipe (bundle_recipe.py), and the files to copy by bundle name."""
     copies: dict[str, Path] = {}
-    runs = {}
-    for run, files in recipe["runs"].items():
-        chosen = read_json(workdir / files["prediction_meta"]).get("views_used", "tta")
-        views = read_json(workdir / files["tta_meta"])["tta"] if chosen == "tta" else {"method": "centre"}
-        copies[f"models/{run}.pt"] = workdir / files["model"]
-        runs[run] = {"model": f"models/{run}.pt", "views_used": chosen, "tta": views}
-    entries = {}
+    entries: dict[str, Any] = {}
+    chosen_by: dict[str, str] = {}
     for name, entry in recipe["entries"].items():
         fusion = f"fusion/{name}.pt" if entry["fusion"] else None
         if fusion:
             copies[fusion] = workdir / entry["fusion"]
-        entries[name] = {**entry, "fusion": fusion}
+        # the views' or the centre view's mean over the members: a bag's (its chosen predictions) or, under k-fold,
+        # the fold models' (the entry chose between their assembled views and centre views)
+        choice = (
+            read_json(workdir / entry["prediction_meta"]).get("views_used", "tta") if entry["prediction_meta"] else None
+        )
+        chosen_by |= {run: choice for run in entry["members"] if choice}
+        mean = "arithmetic" if choice == "centre" else entry["bag_mean"]
+        entries[name] = {"members": entry["members"], "mean": mean, "fusion": fusion}
+    runs = {}
+    for run, files in recipe["runs"].items():
+        chosen = chosen_by.get(run) or read_json(workdir / files["prediction_meta"]).get("views_used", "tta")
+        views = read_json(workdir / files["tta_meta"])
+        copies[f"models/{run}.pt"] = workdir / files["model"]
+        tta = views["tta"] if chosen == "tta" else {"method": "centre"}
+        runs[run] = {"model": f"models/{run}.pt", "views_used": chosen, "tta": tta}
+        class_names = views["class_names"]
     ensemble = None
     if recipe["ensemble"]:
         fitted = read_json(workdir / recipe["ensemble"]["weights"])
@@ -76,7 +86,7 @@ def _resolve(recipe: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], dic
     resolved = {
         "format": FORMAT,
         "deepsea_version": deepsea_version(),
-        "class_names": sorted(report["per_class"]),
+        "class_names": class_names,
         "background": report.get("background", "light"),
         **{key: recipe[key] for key in ("source", "pseudo_labels", "features", "submission", "config")},
         "runs": runs,

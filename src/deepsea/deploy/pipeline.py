@@ -79,7 +79,7 @@ class LoadedBundle:
         """An entry's prediction: its bag's average, fused with the features if the entry was fused."""
         spec = self.recipe["entries"][name]
         members = [runs[run] for run in spec["members"]]
-        probs = members[0] if len(members) == 1 else average_probs(members, [1.0] * len(members), spec["bag_mean"])
+        probs = members[0] if len(members) == 1 else average_probs(members, [1.0] * len(members), spec["mean"])
         if spec["fusion"]:
             assert features is not None
             probs = self.fusion[name].fuse(features, probs).astype(np.float32)

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepsea.errors import ConfigError
 from deepsea.workflow import paths
-from deepsea.workflow.runs import Config
+from deepsea.workflow.runs import Config, fold_runs, kfold
 
 
 def _entry_names(config: Config) -> list[str]:
@@ -25,19 +24,27 @@ def _entry_names(config: Config) -> list[str]:
 
 
 def _entry(config: Config, name: str) -> dict[str, Any]:
-    members = [name] + [f"{name}_bag{seed}" for seed in config["models"][name].get("bags", [])]
+    """An entry's members (its bag, or under k-fold its fold models, whose test predictions the workflow assembles
+    and then chooses views for as one: `prediction_meta`) and its fusion nets."""
+    assembled = kfold(config)
+    bags = config["models"][name].get("bags", [])
+    members = fold_runs(config, name) if assembled else [name] + [f"{name}_bag{seed}" for seed in bags]
     fused = name in config["fusion"]["models"]
     return {
         "members": members,
         "bag_mean": config["ensemble"]["bag_mean"],
         "fusion": paths.fill(paths.FUSION_NETS, model=name) if fused else None,
+        "prediction_meta": paths.meta(paths.fill(paths.PREDICTION, model=name, subset="test")) if assembled else None,
     }
 
 
-def _run(run: str) -> dict[str, str]:
+def _run(run: str, chosen_by_entry: bool) -> dict[str, str | None]:
+    """A run's model file, its test views as they ran, and the choice between views and centre (its own, or for a
+    fold model its entry's)."""
+    own_choice = paths.meta(paths.fill(paths.PREDICTION, model=run, subset="test"))
     return {
         "model": paths.fill(paths.MODEL, model=run),
-        "prediction_meta": paths.meta(paths.fill(paths.PREDICTION, model=run, subset="test")),
+        "prediction_meta": None if chosen_by_entry else own_choice,
         "tta_meta": paths.meta(paths.fill(paths.TTA_PREDICTION, model=run, subset="test")),
     }
 
@@ -45,11 +52,6 @@ def _run(run: str) -> dict[str, str]:
 def bundle_recipe(config: Config, shard_runs: dict[str, list[str]]) -> dict[str, Any]:
     """The recipe `deepsea bundle` reads: files by role (paths relative to the workflow folder) and settings.
     `shard_runs`: each pseudo-label entry's shard model runs."""
-    if config["splits"]["scheme"] != "holdout":
-        raise ConfigError(
-            "bundle: the model bundle is made for splits.scheme: holdout; with kfold, the fold models' "
-            "test predictions are not bundled yet."
-        )
     source = config["submission"]["source"]
     entries = {name: _entry(config, name) for name in _entry_names(config)}
     pseudo = config["pseudo_labels"]
@@ -57,15 +59,15 @@ def bundle_recipe(config: Config, shard_runs: dict[str, list[str]]) -> dict[str,
     pseudo_labels = {
         name: {"runs": shard_runs[name], "combine": pseudo["combine"]} for name in (pseudo["models"] if with_pl else [])
     }
-    runs = [run for entry in entries.values() for run in entry["members"]]
-    runs += [run for entry in pseudo_labels.values() for run in entry["runs"]]
+    runs = {run: _run(run, kfold(config)) for entry in entries.values() for run in entry["members"]}
+    runs |= {run: _run(run, False) for entry in pseudo_labels.values() for run in entry["runs"]}
     final_weights: Any = None
     if with_pl:
         w = pseudo["final_weight"]
         final_weights = paths.FINAL_BLEND if w == "fit" else [1.0 - w] + [w / len(pseudo_labels)] * len(pseudo_labels)
     return {
         "source": source,
-        "runs": {run: _run(run) for run in runs},
+        "runs": runs,
         "entries": entries,
         "ensemble": {"names": list(config["ensemble"]["models"]), "weights": paths.ENSEMBLE_WEIGHTS}
         if source != "models"
@@ -82,8 +84,10 @@ def bundle_recipe(config: Config, shard_runs: dict[str, list[str]]) -> dict[str,
 
 def recipe_inputs(recipe: dict[str, Any]) -> list[str]:
     """Every file the recipe names (the bundle rule's inputs)."""
-    files = [path for run in recipe["runs"].values() for path in run.values()]
-    files += [entry["fusion"] for entry in recipe["entries"].values() if entry["fusion"]]
+    files = [path for run in recipe["runs"].values() for path in run.values() if path]
+    files += [
+        path for entry in recipe["entries"].values() for path in (entry["fusion"], entry["prediction_meta"]) if path
+    ]
     if recipe["ensemble"]:
         files.append(recipe["ensemble"]["weights"])
     if isinstance(recipe["final_weights"], str):

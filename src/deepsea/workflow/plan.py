@@ -244,9 +244,9 @@ class Plan:
         return folder
 
     def final_submission_targets(self) -> list[str]:
-        """The submission, the model bundle (hold-out scheme), every reported evaluation, the ensemble's weights
-        and the report's figures."""
-        targets = [paths.SUBMISSION] + ([] if self.kfold else [paths.BUNDLE])
+        """The submission, the model bundle, every reported evaluation, the ensemble's weights and the report's
+        figures."""
+        targets = [paths.SUBMISSION, paths.BUNDLE]
         targets += [paths.fill(paths.EVALUATION, model=run) for run in self.report_runs()]
         targets += [paths.fill(paths.FUSED_EVALUATION, model=name) for name in self.config["fusion"]["models"]]
         targets += [paths.ENSEMBLE_WEIGHTS] if self.config["ensemble"]["models"] else []
