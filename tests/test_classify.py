@@ -75,12 +75,12 @@ def test_bundle_reproduces_the_submission_without_the_results(demo_run: Path, bu
 
 
 def _users_folder(demo_run: Path, root: Path) -> list[str]:
-    """Thirty demo test images as a user might keep them; returns the ids of the readable ones."""
-    sources = sorted((demo_run / "data/demo/test").glob("*.jpg"))[:30]
+    """The demo's 200 test images as a user might keep them; returns the ids of the readable ones."""
+    sources = sorted((demo_run / "data/demo/test").glob("*.jpg"))
     ids = []
     for k, source in enumerate(sources):
         suffix = (".png", ".tif", ".bmp")[k % 3]
-        name = Path(f"cruise 1/station {k % 4}/img {k}{suffix}")
+        name = Path(f"cruise 1/station {k % 4}/img {k}{suffix}" if k % 5 else f"cruise 1/img {k}{suffix}")
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(root / name), cv2.imread(str(source), cv2.IMREAD_GRAYSCALE))
         ids.append(name.as_posix())

@@ -106,6 +106,8 @@ def test_saved_nets_fuse_new_images_as_the_test_set_was(fusion_inputs, tiny_pack
     np.testing.assert_allclose(part, fused[5:12], rtol=0, atol=1e-7)
     assert len(nets.folds) == 1 and [g.name for g in nets.folds[0]] == ["momentsinfo", "haralick"]
     assert all(len(g.states) == SMALL.copies for g in nets.folds[0])
+    _fuse(fusion_inputs, tiny_packed, tmp_path / "again", nets=tmp_path / "again" / "nets.pt")
+    assert (tmp_path / "again" / "nets.pt").read_bytes() == (tmp_path / "out" / "nets.pt").read_bytes()
 
 
 def test_missing_features_named(fusion_inputs, tiny_packed, tmp_path: Path) -> None:

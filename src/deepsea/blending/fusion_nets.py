@@ -106,8 +106,10 @@ class FusionNets:
             "feature_names": self.feature_names,
             "folds": [[vars(group) for group in groups] for groups in self.folds],
         }
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
+        # through a file object, as model_file.py: given a path, torch.save names the archive's records after it
+        # (here a random temporary name), and two identical fusions would write different bytes
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            torch.save(state, handle)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FusionNets:
