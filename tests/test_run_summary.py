@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from deepsea.workflow.summary import blend_summary, data_summary, run_summary
+from deepsea.workflow.summary import blend_summary, bundle_summary, data_summary, run_summary
 
 
 def _write(path: Path, valid: float, prior: float, centre: float | None = None, warnings: list | None = None) -> Path:
@@ -112,3 +112,11 @@ def test_data_lines_come_from_real_pack_reports(tmp_path: Path) -> None:
     test_line = data_summary([tmp_path / "train_report.json", tmp_path / "test_report.json"])[2]
     assert test_line.startswith("  test: 2 images, 20-20 px, dark background")
     assert "WARNING these images look" in test_line and "2 identical copies in 1 sets" in test_line
+
+
+def test_the_summary_ends_with_the_bundle_and_how_to_use_it(tmp_path: Path) -> None:
+    assert bundle_summary(tmp_path / "bundle") == []  # not written (yet)
+    (tmp_path / "bundle").mkdir()
+    (tmp_path / "bundle" / "manifest.json").write_text("{}")
+    [line] = bundle_summary(tmp_path / "bundle")
+    assert f"deepsea classify --bundle {tmp_path / 'bundle'} --images FOLDER" in line

@@ -328,4 +328,5 @@ class Plan:
         lines += summary.data_summary([paths.TRAIN_REPORT, paths.TEST_REPORT], turned_by)
         lines += summary.input_size_summary(self.config["models"], paths.TRAIN_REPORT)
         lines += summary.run_summary(evaluations)
-        return lines + summary.blend_summary(paths.ENSEMBLE_WEIGHTS, paths.FINAL_BLEND)
+        lines += summary.blend_summary(paths.ENSEMBLE_WEIGHTS, paths.FINAL_BLEND)
+        return lines + summary.bundle_summary(paths.BUNDLE)

@@ -173,3 +173,13 @@ def blend_summary(ensemble_path: str | os.PathLike[str], final_path: str | os.Pa
     except (DeepseaError, OSError, ValueError, KeyError, TypeError):
         pass
     return lines
+
+
+def bundle_summary(bundle: str | os.PathLike[str]) -> list[str]:
+    """Where the trained ensemble is, and the command that classifies new images with it (docs/classify.md)."""
+    if not (Path(bundle) / "manifest.json").is_file():
+        return []
+    return [
+        f"deepsea: model bundle {bundle}/ (copy it anywhere): deepsea classify --bundle {bundle} --images FOLDER "
+        "--out FILE.csv"
+    ]
