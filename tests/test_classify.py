@@ -69,9 +69,27 @@ def test_bundle_reproduces_the_submission_without_the_results(demo_run: Path, bu
     best = {i: classes[int(np.argmax(row))] for i, row in zip(submission, want, strict=True)}
     assert all(classified[i][1] == best[i] for i in submission)  # the predicted class is the top probability
     counts = list(csv.DictReader(open(tmp_path / "classified.counts.csv")))
-    assert sum(int(row["predicted"]) for row in counts) == 200
+    for estimate in ("predicted", "probability_sum", "adjusted"):  # each sums to the images, within its interval
+        assert sum(float(row[estimate]) for row in counts) == pytest.approx(200, abs=0.05)
+        assert all(float(r[f"{estimate}_low"]) <= float(r[f"{estimate}_high"]) for r in counts)
     report = json.loads((tmp_path / "classified.report.json").read_text())
-    assert report["n_images"] == 200 and report["skipped"] == []
+    assert report["n_images"] == 200 and report["skipped"] == [] and report["thresholds"] is None
+
+
+def test_thresholds_send_doubtful_images_to_unclassified(demo_run: Path, bundle: Path, tmp_path: Path) -> None:
+    """--precision 0.9: per-class thresholds fitted on the bundle's validation predictions; an image keeps its
+    class in `label` exactly when its probability reaches that class's threshold."""
+    out = tmp_path / "kept.csv"
+    classify(bundle, demo_run / "data/demo/test", out, ClassifyOptions(precision=0.9))
+    report = json.loads((tmp_path / "kept.report.json").read_text())
+    thresholds = report["thresholds"]
+    header, rows = _table(out)
+    assert header[:4] == ["image", "class", "probability", "label"]
+    for row in rows.values():
+        if abs(float(row[2]) - thresholds[row[1]]) > 1e-6:  # (the CSV's 6 digits cannot settle a tie)
+            assert row[3] == (row[1] if float(row[2]) >= thresholds[row[1]] else "unclassified")
+    unclassified = sum(row[3] == "unclassified" for row in rows.values()) / len(rows)
+    assert report["unclassified_share"] == pytest.approx(unclassified)
 
 
 def _users_folder(demo_run: Path, root: Path) -> list[str]:

@@ -47,9 +47,15 @@ rule classify_images:
         every_class=(
             "--all-probabilities" if config["classify"]["all_probabilities"] else ""
         ),
+        precision=(
+            f"--precision {config['classify']['precision']}"
+            if config["classify"]["precision"] is not None
+            else ""
+        ),
     shell:
         "deepsea classify --bundle {input} --images {params.images:q} --out {output} --device {params.device} "
-        "--on-bad-image {params.on_bad_image} --threads {threads} {params.every_class} > {log} 2>&1"
+        "--on-bad-image {params.on_bad_image} --threads {threads} {params.every_class} {params.precision} "
+        "> {log} 2>&1"
 
 
 rule classify:

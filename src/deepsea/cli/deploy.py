@@ -20,7 +20,7 @@ def _cmd_classify(a: argparse.Namespace) -> None:
 
     claim_gpu(a.device)
     run = RunOptions(a.device, a.threads, a.batch_size, a.workers)
-    options = ClassifyOptions(run, a.chunk, a.on_bad_image, a.all_probabilities)
+    options = ClassifyOptions(run, a.chunk, a.on_bad_image, a.all_probabilities, a.precision)
     classify(a.bundle, a.images, a.out, options)
 
 
@@ -35,6 +35,12 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--images", required=True, help="folder of images, any depth (ids: paths relative to it)")
     p.add_argument("--out", required=True, help="CSV to write; <out>.counts.csv and <out>.report.json beside it")
     p.add_argument("--all-probabilities", action="store_true", help="also every class's probability")
+    p.add_argument(
+        "--precision",
+        type=float,
+        help="label an image only where its class's validation predictions reach this precision at its probability "
+        "(per-class thresholds), else 'unclassified' (default: keep every label)",
+    )
     p.add_argument("--on-bad-image", choices=["error", "skip"], default="error", help="as data.on_bad_image")
     p.add_argument("--chunk", type=int, default=1024, help="images read and predicted together (memory)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")

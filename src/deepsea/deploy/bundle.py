@@ -11,6 +11,8 @@ Copying the folder is all it takes to classify on another machine. It holds:
   included) or its centre view where the workflow chose it, each entry's members and bag mean, the ensemble's
   weights and mean, the pseudo-label entries and the final blend's weights, the feature settings, the training
   images' background, the class names, the deepsea version and the config the bundle came from;
+- `validation.npz`: the submission's stage on the validation images and their labels, which `classify` fits its
+  per-class thresholds and adjusted counts on (none for `submission.source: models`);
 - `manifest.json`: the sha256 of every other file. `classify` refuses a bundle whose files do not match it (a damaged
   or edited file, a missing one) or that another deepsea version wrote, naming what is wrong.
 """
@@ -26,11 +28,16 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from deepsea.errors import DeepseaError
+import numpy as np
+
+from deepsea.data.imageset import ImageSet
+from deepsea.errors import DataMismatchError, DeepseaError
 from deepsea.io import read_json, write_json
+from deepsea.predictions import Predictions
 
 MANIFEST = "manifest.json"
 RECIPE = "bundle.json"
+VALIDATION = "validation.npz"
 FORMAT = 1  # the layout of bundle.json; a bundle of another format is refused
 
 
@@ -89,12 +96,28 @@ def _resolve(recipe: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], dic
         "class_names": class_names,
         "background": report.get("background", "light"),
         **{key: recipe[key] for key in ("source", "pseudo_labels", "features", "submission", "config")},
+        "validation": None,  # set by write_bundle once validation.npz is written
         "runs": runs,
         "entries": entries,
         "ensemble": ensemble,
         "final_weights": final,
     }
     return resolved, copies
+
+
+def _write_validation(recipe: dict[str, Any], workdir: Path, out: Path, class_names: list[str]) -> bool:
+    """validation.npz: the submission's stage on the validation images (float32, the bundle's class order) and
+    their labels; False when the recipe has none."""
+    if not recipe["validation"]:
+        return False
+    predicted = Predictions.load(workdir / recipe["validation"]["probs"])
+    data = ImageSet.load(workdir / recipe["validation"]["data"])
+    if predicted.class_names != class_names or data.class_names != class_names:
+        raise DataMismatchError(f"{recipe['validation']['probs']}: its classes differ from the models'; rerun it.")
+    labels = data.labels[data.index_of(predicted.ids, str(recipe["validation"]["data"]))]
+    with open(out, "wb") as handle:
+        np.savez(handle, probs=predicted.probs.astype(np.float32), labels=labels.astype(np.int64))
+    return True
 
 
 def write_bundle(recipe: dict[str, Any], out: str | os.PathLike[str], workdir: str | os.PathLike[str] = ".") -> None:
@@ -107,6 +130,11 @@ def write_bundle(recipe: dict[str, Any], out: str | os.PathLike[str], workdir: s
         for name, source in copies.items():
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, staging / name)
+        resolved["validation"] = (
+            VALIDATION
+            if _write_validation(recipe, Path(workdir), staging / VALIDATION, resolved["class_names"])
+            else None
+        )
         write_json(staging / RECIPE, resolved)
         files = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
         manifest = {"deepsea_version": resolved["deepsea_version"], "format": FORMAT}

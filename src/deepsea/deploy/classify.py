@@ -4,8 +4,10 @@ Images are read as `pack` reads a test set (any depth, any format it accepts, th
 a chunk at a time: memory does not grow with the number of images. Each finished chunk's probabilities are kept in
 `<out>.parts/` (written atomically), so a killed run resumes where it stopped; the outputs are written, each
 atomically, only when every chunk is done, and the parts are then removed. Outputs (deploy/tables.py): the CSV
-`--out` (per image: id, predicted class and probability, the top 5, optionally every class), `<out>.counts.csv`
-(per class: images predicted, expected count) and `<out>.report.json` (the bundle, the images read and skipped).
+`--out` (per image: id, predicted class and probability, with `precision` the label or "unclassified", the top 5,
+optionally every class), `<out>.counts.csv` (per class: argmax counts, probability sums and adjusted counts with
+bootstrap intervals, blending/abundance.py) and `<out>.report.json` (the bundle, the images read and skipped, the
+thresholds).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from deepsea.blending.abundance import abundance
+from deepsea.blending.calibration import class_thresholds
 from deepsea.data.pack import decode_files, list_files
 from deepsea.deploy.bundle import MANIFEST, Bundle, sha256_of
 from deepsea.deploy.pipeline import LoadedBundle, RunOptions
@@ -39,6 +43,7 @@ class ClassifyOptions:
     chunk: int = 1024  # images per chunk (rounded up to a multiple of VIEW_CHUNK)
     on_bad_image: str = "error"  # error: stop and list unreadable files; skip: list them in the report
     all_probabilities: bool = False  # also every class's probability, one column each
+    precision: float | None = None  # label only predictions reaching this precision on validation, else unclassified
 
 
 def sibling(out: Path, suffix: str) -> Path:
@@ -131,13 +136,38 @@ def _collect(parts: Path, n_chunks: int, n_classes: int) -> tuple[list[str], np.
     return ids, np.concatenate(probs), skipped
 
 
+def _count_columns(table: np.ndarray, validation: tuple[np.ndarray, np.ndarray] | None) -> dict[str, np.ndarray]:
+    """The counts file's columns: argmax counts and probability sums, and with the bundle's validation images the
+    adjusted counts and every estimate's 95% bootstrap interval (blending/abundance.py)."""
+    if validation is None or not len(table):
+        return {"predicted": np.bincount(table.argmax(axis=1), minlength=table.shape[1]) if len(table)
+                else np.zeros(table.shape[1]), "probability_sum": table.sum(axis=0)}  # fmt: skip
+    found = abundance(table.astype(np.float64), validation[0].astype(np.float64), validation[1])
+    columns: dict[str, np.ndarray] = {}
+    for name, key in (("predicted", "argmax"), ("probability_sum", "probability_sum"), ("adjusted", "adjusted")):
+        low, high = found.intervals[key]
+        columns |= {name: getattr(found, key), f"{name}_low": low, f"{name}_high": high}
+    return columns
+
+
 def _write_outputs(
     bundle: Bundle, root: Path, out: Path, parts: Path, *, n_chunks: int, options: ClassifyOptions
 ) -> dict:
     classes = bundle.recipe["class_names"]
     ids, table, skipped = _collect(parts, n_chunks, len(classes))
-    write_probabilities(out, ids, classes, table, every_class=options.all_probabilities)
-    counts = write_counts(sibling(out, "counts.csv"), classes, table)
+    validation = None
+    if bundle.recipe.get("validation"):
+        with np.load(bundle.path(bundle.recipe["validation"])) as stored:
+            validation = (stored["probs"], stored["labels"])
+    thresholds = None
+    if options.precision is not None:
+        if validation is None:
+            raise DeepseaError(f"{bundle.root}: no validation predictions to fit thresholds on; drop --precision.")
+        thresholds, _ = class_thresholds(validation[0].astype(np.float64), validation[1], options.precision)
+    unclassified = write_probabilities(
+        out, ids, classes, table, every_class=options.all_probabilities, thresholds=thresholds
+    )
+    write_counts(sibling(out, "counts.csv"), classes, _count_columns(table, validation))
     for item in skipped[:20]:
         log.warning("skipped %s: %s", item["file"], item["reason"])
     return {
@@ -146,5 +176,7 @@ def _write_outputs(
         "images": str(root),
         "n_images": len(ids),
         "skipped": skipped,
-        "predicted_per_class": counts,
+        "precision": options.precision,
+        "thresholds": dict(zip(classes, thresholds.tolist(), strict=True)) if thresholds is not None else None,
+        "unclassified_share": unclassified if thresholds is not None else None,
     }

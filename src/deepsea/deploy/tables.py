@@ -13,40 +13,49 @@ import numpy as np
 from deepsea.io import atomic_path
 
 TOP = 5
+UNCLASSIFIED = "unclassified"  # the label of an image whose probability is under its class's threshold
 
 
 def write_probabilities(
-    path: str | os.PathLike[str], ids: list[str], classes: list[str], probs: np.ndarray, *, every_class: bool = False
-) -> None:
-    """`image,class,probability,class_2,probability_2,...,class_5,probability_5[,<every class>]`, rows in the
-    images' order, probabilities renormalised to sum to 1 in float64 (as the submission) and written with 6
-    significant digits."""
+    path: str | os.PathLike[str],
+    ids: list[str],
+    classes: list[str],
+    probs: np.ndarray,
+    *,
+    every_class: bool = False,
+    thresholds: np.ndarray | None = None,
+) -> float:
+    """`image,class,probability[,label],class_2,probability_2,...,class_5,probability_5[,<every class>]`, rows in
+    the images' order, probabilities renormalised to sum to 1 in float64 (as the submission) and written with 6
+    significant digits. With per-class `thresholds`, `label` is the class where its probability reaches the
+    class's threshold, else `unclassified`; returns the share of images left unclassified."""
     probs = np.asarray(probs, np.float64)
     probs = probs / probs.sum(axis=1, keepdims=True) if len(probs) else probs
     top = min(TOP, len(classes))
-    header = ["image", "class", "probability"]
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :top]
+    best = order[:, 0] if len(probs) else np.zeros(0, int)
+    kept = probs[np.arange(len(probs)), best] >= thresholds[best] if thresholds is not None else None
+    header = ["image", "class", "probability", *(["label"] if kept is not None else [])]
     header += [f"{name}_{k}" for k in range(2, top + 1) for name in ("class", "probability")]
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(header + (list(classes) if every_class else []))
-    order = np.argsort(-probs, axis=1, kind="stable")[:, :top]
-    for image, row, best in zip(ids, probs, order, strict=True):
-        ranked = [value for c in best for value in (classes[c], f"{row[c]:.6g}")]
-        writer.writerow([image, *ranked, *((f"{p:.6g}" for p in row) if every_class else ())])
+    for n, (image, row, ranked) in enumerate(zip(ids, probs, order, strict=True)):
+        cells = [value for c in ranked for value in (classes[c], f"{row[c]:.6g}")]
+        if kept is not None:
+            cells.insert(2, classes[ranked[0]] if kept[n] else UNCLASSIFIED)
+        writer.writerow([image, *cells, *((f"{p:.6g}" for p in row) if every_class else ())])
     with atomic_path(path) as tmp:
         tmp.write_text(text.getvalue())
+    return float(1.0 - kept.mean()) if kept is not None and len(kept) else 0.0
 
 
-def write_counts(path: str | os.PathLike[str], classes: list[str], probs: np.ndarray) -> dict[str, int]:
-    """`class,predicted,expected`: images whose most probable class it is, and the sum of its probabilities (the
-    expected count, which does not round a doubtful image to one class); returns the predicted counts."""
-    probs = np.asarray(probs, np.float64)
-    predicted = np.bincount(probs.argmax(axis=1), minlength=len(classes)) if len(probs) else np.zeros(len(classes))
-    expected = probs.sum(axis=0) if len(probs) else np.zeros(len(classes))
+def write_counts(path: str | os.PathLike[str], classes: list[str], columns: dict[str, np.ndarray]) -> None:
+    """`class,<column>,...`: per class, the count estimates and their interval ends (deploy/classify.py)."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["class", "predicted", "expected"])
-    writer.writerows([name, int(n), f"{e:.2f}"] for name, n, e in zip(classes, predicted, expected, strict=True))
+    writer.writerow(["class", *columns])
+    for c, name in enumerate(classes):
+        writer.writerow([name, *(f"{values[c]:.2f}" for values in columns.values())])
     with atomic_path(path) as tmp:
         tmp.write_text(text.getvalue())
-    return {name: int(n) for name, n in zip(classes, predicted, strict=True)}

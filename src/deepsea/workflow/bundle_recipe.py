@@ -49,6 +49,13 @@ def _run(run: str, chosen_by_entry: bool) -> dict[str, str | None]:
     }
 
 
+def _validation(source: str, with_pl: bool) -> dict[str, str] | None:
+    if source == "models":
+        return None
+    stage = paths.FINAL if with_pl else paths.ENSEMBLE
+    return {"probs": paths.fill(stage, subset="valid"), "data": paths.TRAIN_DATA}
+
+
 def bundle_recipe(config: Config, shard_runs: dict[str, list[str]]) -> dict[str, Any]:
     """The recipe `deepsea bundle` reads: files by role (paths relative to the workflow folder) and settings.
     `shard_runs`: each pseudo-label entry's shard model runs."""
@@ -75,6 +82,9 @@ def bundle_recipe(config: Config, shard_runs: dict[str, list[str]]) -> dict[str,
         "pseudo_labels": pseudo_labels,
         "final_weights": final_weights,
         "features": {key: config["features"][key] for key in ("groups", "haralick_levels")},
+        # the submission's stage on the validation images, with their labels: what thresholds and adjusted
+        # counts are fitted on when classifying (none for an average of submission.models, never made for them)
+        "validation": _validation(source, with_pl),
         "train_report": paths.TRAIN_REPORT,
         "submission": {"class_order": config["submission"]["class_order"]},
         # the config it came from, but the classify section: a new folder to classify must not remake the bundle
@@ -92,4 +102,6 @@ def recipe_inputs(recipe: dict[str, Any]) -> list[str]:
         files.append(recipe["ensemble"]["weights"])
     if isinstance(recipe["final_weights"], str):
         files.append(recipe["final_weights"])
+    if recipe["validation"]:
+        files += [recipe["validation"]["probs"], recipe["validation"]["data"]]
     return [*files, recipe["train_report"]]
