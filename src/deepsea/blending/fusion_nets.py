@@ -3,9 +3,9 @@
 `deepsea fuse` trains, per feature group, `copies` small nets on standardised features and the convnet's
 log-probabilities; their fused test prediction was all it used to keep. A model bundle (`deepsea classify`) needs
 the nets themselves: each group's feature columns, the training split's mean and standard deviation, and every
-copy's weights, for each fold of the k-fold scheme (one "fold" for a hold-out split). `FusionNets.fuse` is the one
-place the arithmetic lives: the fused prediction `fuse` writes and the one a bundle makes of new images are the
-same computation on the same numbers.
+copy's weights, for each fold of the k-fold scheme (one "fold" for a hold-out split). `FittedGroup` standardises
+and averages a group's copies for both `fuse` and a bundle; `FusionNets.fuse` averages the groups and folds as
+`fuse` and `fuse_folds` do (tests/test_fusion.py checks the two give the same bits).
 """
 
 from __future__ import annotations

@@ -60,10 +60,15 @@ def add_orientation_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--pack-report", help="the training images' pack report (needed for --orientation auto)")
 
 
-def orientation_of(a: argparse.Namespace) -> Orientation:
-    """The orientation the options ask for, resolved and logged."""
+def logged_orientation(setting: str, mirror: str, pack_report: str | None) -> Orientation:
+    """data.orientation and data.mirror resolved for the training images (data/orientation.py), and logged."""
     from deepsea.data.orientation import read_orientation
 
-    orientation = read_orientation(a.orientation or "free", a.mirror or "auto", a.pack_report)
+    orientation = read_orientation(setting, mirror, pack_report)
     logging.getLogger("deepsea").info("%s", orientation.describe())
     return orientation
+
+
+def orientation_of(a: argparse.Namespace) -> Orientation:
+    """The orientation the options ask for, resolved and logged."""
+    return logged_orientation(a.orientation or "free", a.mirror or "auto", a.pack_report)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from deepsea.cli.common import AddCommand, add_orientation_options, claim_gpu, orientation_of
+from deepsea.cli.common import AddCommand, add_orientation_options, claim_gpu, logged_orientation, orientation_of
 from deepsea.errors import DeepseaError
 
 log = logging.getLogger("deepsea")
@@ -44,7 +44,6 @@ def _train_from_config(a: argparse.Namespace) -> None:
     inputs, outputs and device from the config), for rerunning one stage by hand."""
     from pathlib import Path
 
-    from deepsea.data.orientation import read_orientation
     from deepsea.training.loop import train
     from deepsea.training.pseudo_labels import PseudoLabelInputs
     from deepsea.training.settings import load_model_settings
@@ -75,8 +74,7 @@ def _train_from_config(a: argparse.Namespace) -> None:
     log_csv = a.log_csv or out.with_name("train_log.csv")
     device = a.device or job.device
     pseudo = PseudoLabelInputs(paths["test"], paths["shards"], paths["targets"]) if "test" in paths else None
-    orientation = read_orientation(job.orientation, job.mirror, paths["pack_report"])
-    log.info("%s", orientation.describe())
+    orientation = logged_orientation(job.orientation, job.mirror, paths["pack_report"])
     claim_gpu(device)
     train(
         load_model_settings(job.settings).with_orientation(orientation),

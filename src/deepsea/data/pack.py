@@ -269,16 +269,21 @@ def _decode_all(
     return decoded, problems, converted
 
 
-def _refuse_or_skip(problems: list[dict[str, str]], root: Path, on_bad_image: OnBadImage) -> None:
-    """Stop on bad files, listing them, unless the config says to skip them (then they are listed in the log)."""
+SKIP_HINT = "set `data.on_bad_image: skip` in the config to skip them (they are then listed in the pack report)"
+
+
+def refuse_or_skip(
+    problems: list[dict[str, str]], root: Path, on_bad_image: OnBadImage, *, skip_hint: str = SKIP_HINT
+) -> None:
+    """Stop on bad files, listing them, unless told to skip them (then they are listed in the log); `skip_hint`
+    says how to skip them with the command that ran (`deepsea classify` takes --on-bad-image)."""
     if not problems:
         return
     listing = "\n".join(f"  {p['file']}: {p['reason']}" for p in problems[:50])
     more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
     if on_bad_image == "error":
         raise BadImageError(
-            f"{len(problems)} bad file(s) in {root}:\n{listing}{more}\nFix or remove them, or set "
-            "`data.on_bad_image: skip` in the config to skip them (they are then listed in the pack report)."
+            f"{len(problems)} bad file(s) in {root}:\n{listing}{more}\nFix or remove them, or {skip_hint}."
         )
     log.warning("skipped %d bad file(s) in %s:\n%s%s", len(problems), root, listing, more)
 
@@ -337,13 +342,19 @@ def _report_training_copies(
 
 
 def decode_files(
-    root: Path, files: list[Path], background: Background, *, on_bad_image: OnBadImage = "error", workers: int = 1
+    root: Path,
+    files: list[Path],
+    background: Background,
+    *,
+    on_bad_image: OnBadImage = "error",
+    skip_hint: str = SKIP_HINT,
+    workers: int = 1,
 ) -> tuple[ImageSet, list[dict[str, str]]]:
     """Some unlabelled images under `root` as `pack` stores a test set packed with `background` (light, or dark:
     inverted), and the files that could not be read (listed with their reasons; they stop the run under
     on_bad_image: error). For classifying new images a chunk at a time (deepsea/deploy/classify.py)."""
     decoded, problems, _ = _decode_all(root, "test", [(f, "") for f in files], [], workers=workers)
-    _refuse_or_skip(problems, root, on_bad_image)
+    refuse_or_skip(problems, root, on_bad_image, skip_hint=skip_hint)
     if background == "dark":
         for pixels in decoded.pixels:
             np.subtract(255, pixels, out=pixels)
@@ -371,7 +382,7 @@ def pack(
     report = PackReport(subset=subset, source=str(root))
     decoded, unreadable, report.converted = _decode_all(root, subset, files, class_names, workers=workers)
     problems += unreadable
-    _refuse_or_skip(problems, root, on_bad_image)
+    refuse_or_skip(problems, root, on_bad_image)
     report.skipped = problems
     if not decoded.pixels:
         raise DeepseaError(f"{root}: no readable images found for the {subset} set.")

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from deepsea.data.imageset import ImageSet
+from deepsea.data.pack import background_of_report
 from deepsea.errors import DataMismatchError, DeepseaError
 from deepsea.io import read_json, write_json
 from deepsea.predictions import Predictions
@@ -89,12 +90,11 @@ def _resolve(recipe: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], dic
     final = recipe["final_weights"]
     if isinstance(final, str):
         final = read_json(workdir / final)["weights"]
-    report = read_json(workdir / recipe["train_report"])
     resolved = {
         "format": FORMAT,
         "deepsea_version": deepsea_version(),
         "class_names": class_names,
-        "background": report.get("background", "light"),
+        "background": background_of_report(workdir / recipe["train_report"]),
         **{key: recipe[key] for key in ("source", "pseudo_labels", "features", "submission", "config")},
         "validation": None,  # set by write_bundle once validation.npz is written
         "runs": runs,

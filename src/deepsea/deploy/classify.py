@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from deepsea.blending.abundance import abundance
 from deepsea.blending.calibration import class_thresholds
-from deepsea.data.pack import decode_files, list_files
+from deepsea.data.pack import decode_files, list_files, refuse_or_skip
 from deepsea.deploy.bundle import MANIFEST, Bundle, sha256_of
 from deepsea.deploy.pipeline import LoadedBundle, RunOptions
 from deepsea.deploy.tables import write_counts, write_probabilities
@@ -34,6 +34,7 @@ from deepsea.errors import DeepseaError
 from deepsea.io import atomic_path, read_json, write_json
 
 log = logging.getLogger(__name__)
+SKIP_HINT = "classify with --on-bad-image skip to skip them (they are then listed in the report)"
 VIEW_CHUNK = 32  # images whose views are predicted together (tta.chunk_images): chunks are multiples of it
 
 
@@ -80,6 +81,7 @@ def _classify_chunk(loaded: LoadedBundle, root: Path, files: list[Path], part: P
         files,
         loaded.recipe["background"],
         on_bad_image=options.on_bad_image,  # type: ignore[arg-type]
+        skip_hint=SKIP_HINT,
     )
     probs = loaded.probabilities(images) if len(images) else np.zeros((0, len(loaded.recipe["class_names"])))
     with atomic_path(part) as tmp:
@@ -99,12 +101,7 @@ def classify(
     started = time.monotonic()
     bundle, root, out = Bundle.open(bundle_path), Path(images_dir), Path(out)
     files, not_images, _ = list_files(root, "test")
-    if not_images and options.on_bad_image == "error":
-        listing = "\n".join(f"  {p['file']}: {p['reason']}" for p in not_images[:20])
-        raise DeepseaError(
-            f"{len(not_images)} file(s) in {root} are not images:\n{listing}\nRemove them, or classify with "
-            "--on-bad-image skip (they are then listed in the report)."
-        )
+    refuse_or_skip(not_images, root, options.on_bad_image, skip_hint=SKIP_HINT)  # type: ignore[arg-type]
     if not files:
         raise DeepseaError(f"{root}: no image files found (any depth, formats as `deepsea pack` reads).")
     size = -(-max(1, options.chunk) // VIEW_CHUNK) * VIEW_CHUNK

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from deepsea.workflow import paths
-from deepsea.workflow.runs import Config, fold_runs, kfold
+from deepsea.workflow.runs import Config, fixed_final_weights, fold_runs, kfold
 
 
 def _entry_names(config: Config) -> list[str]:
@@ -70,8 +70,7 @@ def bundle_recipe(config: Config, shard_runs: dict[str, list[str]]) -> dict[str,
     runs |= {run: _run(run, False) for entry in pseudo_labels.values() for run in entry["runs"]}
     final_weights: Any = None
     if with_pl:
-        w = pseudo["final_weight"]
-        final_weights = paths.FINAL_BLEND if w == "fit" else [1.0 - w] + [w / len(pseudo_labels)] * len(pseudo_labels)
+        final_weights = paths.FINAL_BLEND if pseudo["final_weight"] == "fit" else fixed_final_weights(config)
     return {
         "source": source,
         "runs": runs,

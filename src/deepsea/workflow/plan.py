@@ -180,8 +180,7 @@ class Plan:
         common = " --common-ids" if self.kfold else ""
         if self.final_weight_fitted():
             return f"--weights-from {paths.FINAL_BLEND}{common}"
-        w = self.config["pseudo_labels"]["final_weight"]
-        return "--weights " + " ".join(str(x) for x in [1.0 - w] + [w / len(names)] * len(names)) + common
+        return "--weights " + " ".join(str(x) for x in runs.fixed_final_weights(self.config)) + common
 
     def submission_inputs(self) -> list[str]:
         """The test predictions the submission averages: the final blend's, the ensemble's, or those of

@@ -58,6 +58,13 @@ def shard_runs(config: Config, name: str) -> list[str]:
     return [f"{name}_shard{k}" for k in range(config["pseudo_labels"]["shards"])]
 
 
+def fixed_final_weights(config: Config) -> list[float]:
+    """The final blend's weights for a fixed pseudo_labels.final_weight w: 1 - w for the ensemble, w shared equally
+    by the pseudo-label entries."""
+    w, n = config["pseudo_labels"]["final_weight"], len(config["pseudo_labels"]["models"])
+    return [1.0 - w] + [w / n] * n
+
+
 def pseudo_label_runs(config: Config, convnet_runs: Runs) -> Runs:
     """`<name>_shard<k>` for every pseudo_labels.models entry and shard k: the base model's settings with the
     entry's overrides, trained with the pseudo-labels of every test shard but k."""

@@ -177,7 +177,7 @@ def blend_summary(ensemble_path: str | os.PathLike[str], final_path: str | os.Pa
 
 def bundle_summary(bundle: str | os.PathLike[str]) -> list[str]:
     """Where the trained ensemble is, and the command that classifies new images with it (docs/classify.md)."""
-    if not (Path(bundle) / "manifest.json").is_file():
+    if not (Path(bundle) / "manifest.json").is_file():  # (deploy/bundle.py's MANIFEST; not imported at start-up)
         return []
     return [
         f"deepsea: model bundle {bundle}/ (copy it anywhere): deepsea classify --bundle {bundle} --images FOLDER "
