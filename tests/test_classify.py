@@ -6,6 +6,7 @@
   text file) classifies in one command: every readable image gets a row, the others are listed with their reasons
   (on_bad_image skip) or stop the run naming them, leaving no output (error).
 - A damaged, incomplete or foreign bundle is refused by name; a classify run stopped between chunks resumes.
+- Counts adjusted with the validation confusion rates beat argmax counts on a sample mixed unlike training.
 - With a finished training DAG, `snakemake classify` plans only the classify jobs.
 """
 
@@ -90,6 +91,23 @@ def test_thresholds_send_doubtful_images_to_unclassified(demo_run: Path, bundle:
             assert row[3] == (row[1] if float(row[2]) >= thresholds[row[1]] else "unclassified")
     unclassified = sum(row[3] == "unclassified" for row in rows.values()) / len(rows)
     assert report["unclassified_share"] == pytest.approx(unclassified)
+
+
+def test_adjusted_counts_beat_argmax_counts_on_a_sample_mixed_unlike_training(bundle: Path, tmp_path: Path) -> None:
+    """400 new images from the demo generator with the 20 classes mixed uniformly (training: `imbalance` 0.2, so
+    the rare classes are now as common as the rest): the counts adjusted with the validation confusion rates are
+    closer to the true counts (total absolute error over the classes) than the argmax counts."""
+    sample = tmp_path / "uniform"
+    made = _deepsea("make-demo-data", "--out", str(sample), "--n-train", "100", "--n-test", "400", "--classes", "20",
+                    "--imbalance", "0", "--seed", "11", cwd=tmp_path)  # fmt: skip
+    assert made.returncode == 0, made.stderr[-2000:]
+    classify(bundle, sample / "test", tmp_path / "uniform.csv", ClassifyOptions())
+    truth: dict[str, int] = {}
+    for row in csv.DictReader(open(sample / "test_labels.csv")):
+        truth[row["class"]] = truth.get(row["class"], 0) + 1
+    counts = list(csv.DictReader(open(tmp_path / "uniform.counts.csv")))
+    error = {e: sum(abs(float(r[e]) - truth.get(r["class"], 0)) for r in counts) for e in ("predicted", "adjusted")}
+    assert error["adjusted"] < error["predicted"], error
 
 
 def _users_folder(demo_run: Path, root: Path) -> list[str]:

@@ -40,6 +40,8 @@ EXPECTED_JOBS = {
     "shard_test": 1,
     "combine_shards": 2,  # the shard models' valid and test predictions
     "final_blend": 2,  # valid (the report's final model) and test (the submission)
+    "fit_calibration": 1,  # one temperature for the final blend
+    "calibrate": 2,  # valid (the report, the bundle's thresholds) and test (the submission)
     "submit": 1,
     "bundle": 1,  # the model bundle: every model, fusion net and weight the submission came from
     "final_submission": 1,
@@ -50,6 +52,7 @@ EXPECTED_JOBS = {
     "plot_tta_views": 1,
     "model_table": 1,
     "plot_final": 1,
+    "plot_calibration": 1,
     "plot_ensemble": 1,
     "ablation": 1,
     "top5": 1,

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from deepsea.blending.calibration_stage import apply_temperature
 from deepsea.blending.submission import read_submission, score_submission
 from deepsea.predictions import Predictions, average
 from deepsea.training.model_file import load_model
@@ -237,8 +238,11 @@ def test_final_submission_is_valid_and_learned(demo_run: Path) -> None:
     assert fitted["pseudo_labels"] == ["results/pseudo_labels/doublescale_pl/valid.npy"]
     assert fitted["valid_log_loss"]["fitted"] <= fitted["valid_log_loss"]["half_and_half"]
     np.testing.assert_allclose(final, (1 - w) * ensemble + w * pseudo, atol=1e-6)
+    # the submission is the final blend, calibrated with the temperature fitted on validation (1: not adopted)
+    temperature = json.loads((workdir / "results/calibration/temperature.json").read_text())["temperature"]
+    calibrated = apply_temperature(final, temperature)
     rows, columns = [final_ids.index(i) for i in ids], [final_classes.index(c) for c in classes]
-    np.testing.assert_allclose(probs, final[rows][:, columns], atol=2e-6)  # the submission is the final blend
+    np.testing.assert_allclose(probs, calibrated[rows][:, columns], atol=2e-6)
     test_score = score_submission(submission, workdir / "data" / "demo" / "test_labels.csv")
     assert test_score["log_loss"] < 0.3 and test_score["accuracy"] > 0.85  # the class prior: 2.5, 19% right
     logs = workdir / "results" / "logs"
@@ -294,6 +298,7 @@ def test_forcerun_reruns_the_stage_and_its_dependents_only(demo_run: Path) -> No
     downstream = {"fuse_features", "evaluate_fused", "ensemble", "train_pseudolabel", "predict_tta", "choose_views",
                   "evaluate", "bundle",
                   "combine_shards", "fit_final_weight", "final_blend", "submit", "final_submission",
+                  "fit_calibration", "calibrate", "plot_calibration",
                   "plot_training", "model_table", "plot_final", "plot_ensemble", "ablation", "top5"}  # fmt: skip
     assert "fuse_features" in rules and rules <= downstream, rules
     assert not rules & {"pack", "split_valid", "split_bag", "extract_features", "train_convnet", "bag_average"}
@@ -382,7 +387,7 @@ REPORT_SECTIONS = {
     "3. Training": {f"{run}.png" for run in ["plain", "plain_bag1", "cr4_ds", "convroll4_doublescale_fs5",
                                              "doublescale_pl_shard0", "doublescale_pl_shard1"]},
     "4. Models": {"models.csv", "models.png"},
-    "5. Final model": {"confusion.png"},
+    "5. Final model": {"confusion.png", "reliability.png", "thresholds.csv", "thresholds.png"},
     "6. Ensemble": {"ensemble.png"},
     "7. Ablation": {"ablation.csv", "ablation.png"},
     "8. Submission": {"top5.csv"},
@@ -407,7 +412,7 @@ def test_report_has_every_section(demo_run: Path) -> None:
     ablation = list(csv.DictReader((workdir / "results/report/ablation.csv").open()))
     assert [row["what"].split(" (")[0] for row in ablation] == [
         "best single model", "+ 35-view TTA", "+ feature fusion", "uniform blend of 3 models", "weighted ensemble",
-        "+ pseudo-labels",
+        "+ pseudo-labels", "+ calibration",
     ]  # fmt: skip
     assert all(row["test_log_loss"] for row in ablation)  # the demo's hidden labels are known
     top5 = list(csv.DictReader((workdir / "results/submission/top5.csv").open()))

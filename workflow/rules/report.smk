@@ -155,6 +155,57 @@ rule plot_final:
         "--out {output} > {log} 2>&1"
 
 
+rule plot_calibration:
+    input:
+        stage_valid=plan.stage_predictions("valid"),
+        stage_test=plan.stage_predictions("test"),
+        calibration=[paths.CALIBRATION] if plan.calibrated() else [],
+        data=paths.TRAIN_DATA,
+        labels=plan.test_labels_input(),
+    output:
+        png=report(
+            paths.REPORT_RELIABILITY,
+            caption="../report/reliability.rst",
+            category="5. Final model",
+        ),
+        csv=report(
+            paths.REPORT_THRESHOLDS_CSV,
+            caption="../report/thresholds.rst",
+            category="5. Final model",
+        ),
+        thresholds_png=report(
+            paths.REPORT_THRESHOLDS_PNG,
+            caption="../report/thresholds.rst",
+            category="5. Final model",
+        ),
+    log:
+        "results/logs/plot_calibration.log",
+    benchmark:
+        "results/benchmarks/plot_calibration.tsv"
+    conda:
+        CONDA_CPU
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+        gpu=0,
+    params:
+        calibration=lambda w, input: (
+            f"--calibration {input.calibration}" if input.calibration else ""
+        ),
+        labels=lambda w: (
+            f"--test-labels {plan.test_labels_path()}"
+            if plan.test_labels_path()
+            else ""
+        ),
+        precision=config["classify"]["precision"],
+    shell:
+        "deepsea plot-calibration --stage-valid {input.stage_valid} --stage-test {input.stage_test} "
+        "{params.calibration} {params.labels} --data {input.data} --precision {params.precision} "
+        "--out-png {output.png} --out-thresholds {output.csv} --out-thresholds-png {output.thresholds_png} "
+        "> {log} 2>&1"
+
+
 rule plot_ensemble:
     input:
         weights=paths.ENSEMBLE_WEIGHTS,
@@ -190,6 +241,7 @@ rule ablation:
         fused_test=[plan.test_prediction(m) for m in plan.ablation_models()],
         ensemble=plan.ablation_stage("ensemble"),
         final=plan.ablation_stage("final"),
+        calibrated=plan.ablation_stage("calibrated"),
         labels=plan.test_labels_input(),
         data=paths.TRAIN_DATA,
         split=plan.ablation_split(),
@@ -219,7 +271,7 @@ rule ablation:
         names=plan.ablation_models(),
         stages=lambda w, input: " ".join(
             f"--{stage} {' '.join(getattr(input, stage))}"
-            for stage in ("ensemble", "final")
+            for stage in ("ensemble", "final", "calibrated")
             if getattr(input, stage)
         ),
         labels=lambda w: (

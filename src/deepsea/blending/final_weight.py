@@ -46,7 +46,7 @@ def fit_final_weight(ensemble: np.ndarray, pseudo: np.ndarray, labels: np.ndarra
     return min((0.0, float(inner.x), 1.0), key=lambda w: blend_loss(ensemble, pseudo, labels, w))
 
 
-def _honest_ensemble(
+def honest_ensemble(
     models: np.ndarray, labels: np.ndarray, adopted: str, *, folds: int, seed: int, mean: str
 ) -> np.ndarray:
     """The ensemble's validation prediction as if it had not seen these labels: its out-of-fold blend where its
@@ -56,13 +56,13 @@ def _honest_ensemble(
     return models.mean(axis=0)
 
 
-def _ensemble_blend(weights_path: str | os.PathLike[str]) -> tuple[str, str]:
+def ensemble_blend(weights_path: str | os.PathLike[str]) -> tuple[str, str]:
     """(the mean of the ensemble's fitted blend, whether it adopted the fitted weights) from its weights.json."""
     summary = read_json(weights_path)
     adoption = summary.get("adoption", {})
     mean = adoption.get("fitted_mean", summary.get("mean"))
     if mean not in MEANS:
-        raise DataMismatchError(f"fit-final-weight: {weights_path} names no blend mean; rerun the ensemble.")
+        raise DataMismatchError(f"{weights_path} names no blend mean; rerun the ensemble (deepsea ensemble).")
     return mean, adoption.get("adopted", "fitted")
 
 
@@ -87,7 +87,7 @@ def run_fit_final_weight(
     the (costly) pseudo-label models train on, are the same whether or not the weight is fitted."""
     if not pseudo_label_paths:
         raise DataMismatchError("fit-final-weight: give at least one pseudo-label entry's validation prediction.")
-    mean, ensemble_adopted = _ensemble_blend(ensemble_weights_path)
+    mean, ensemble_adopted = ensemble_blend(ensemble_weights_path)
     # the images every prediction has: all of them under a hold-out split; under k-fold the pseudo-label models'
     # (fold 0), the only ones they did not train on
     paths = [*ensemble_valid_paths, *pseudo_label_paths]
@@ -95,7 +95,7 @@ def run_fit_final_weight(
     labels = labels_of(predictions[0], data_path, "fit-final-weight")
     n_models = len(ensemble_valid_paths)
     models = np.stack([p.probs.astype(np.float64) for p in predictions[:n_models]])
-    ensemble = _honest_ensemble(models, labels, ensemble_adopted, folds=folds, seed=seed, mean=mean)
+    ensemble = honest_ensemble(models, labels, ensemble_adopted, folds=folds, seed=seed, mean=mean)
     pseudo = np.mean([p.probs.astype(np.float64) for p in predictions[n_models:]], axis=0)
     fitted = fit_final_weight(ensemble, pseudo, labels)
     # one number fitted on these images: adopted only where it clearly beats the ensemble alone (pseudo-labels are

@@ -118,6 +118,26 @@ def _cmd_fit_final_weight(a: argparse.Namespace) -> None:
     )
 
 
+def _cmd_fit_calibration(a: argparse.Namespace) -> None:
+    from deepsea.blending.calibration_stage import run_fit_calibration
+
+    if bool(a.ensemble_valid) != bool(a.ensemble_weights):
+        raise DeepseaError("fit-calibration: give --ensemble-valid and --ensemble-weights together, or neither.")
+    if a.pseudo_labels and not a.ensemble_weights:
+        raise DeepseaError("fit-calibration: --pseudo-labels needs the ensemble they are blended with.")
+    ensemble = (a.ensemble_valid, a.ensemble_weights) if a.ensemble_weights else None
+    run_fit_calibration(
+        a.stage_valid, ensemble, a.pseudo_labels or [], a.data, a.out, folds=a.folds, seed=a.seed,
+        min_gain_se=a.min_gain_se,
+    )  # fmt: skip
+
+
+def _cmd_calibrate(a: argparse.Namespace) -> None:
+    from deepsea.blending.calibration_stage import run_calibrate
+
+    run_calibrate(a.pred, a.calibration, prediction_out(a.out))
+
+
 def _cmd_submit(a: argparse.Namespace) -> None:
     from deepsea.blending.submission import submit
 
@@ -230,6 +250,8 @@ def _add_final_blend(add: AddCommand) -> None:
     p.add_argument("--out", required=True, help="JSON to write: the weight, the blend weights, the losses compared")
     _add_min_gain_se(p)
 
+    _add_calibration(add)
+
     p = add("submit", _cmd_submit, "average test predictions into a validated, gzipped submission CSV")
     p.add_argument("--pred", required=True, nargs="+", help="test predictions .npy (averaged)")
     p.add_argument("--test-data", required=True, help="packed test data (.npz), for the ids")
@@ -241,6 +263,24 @@ def _add_final_blend(add: AddCommand) -> None:
     p.add_argument("--pred", help="or a test predictions .npy")
     p.add_argument("--labels", required=True, help="CSV with columns image,class")
     p.add_argument("--out", help="also write the scores as JSON")
+
+
+def _add_calibration(add: AddCommand) -> None:
+    p = add("fit-calibration", _cmd_fit_calibration, "fit one temperature for the submission's prediction")
+    p.add_argument("--stage-valid", required=True, nargs="+", help="the stage's validation prediction(s)")
+    p.add_argument("--ensemble-valid", nargs="+", help="the ensembled models' validation predictions, if ensembled")
+    p.add_argument("--ensemble-weights", help="the ensemble's weights.json (its blend's mean and adoption)")
+    p.add_argument("--pseudo-labels", nargs="+", help="each pseudo-label entry's validation prediction, if blended")
+    p.add_argument("--data", required=True, help="packed training data (.npz), for the labels")
+    p.add_argument("--folds", type=int, default=5, help="the ensemble's folds (its out-of-fold blend)")
+    p.add_argument("--seed", type=int, default=0, help="the ensemble's fold seed")
+    p.add_argument("--out", required=True, help="JSON to write: the temperature and the losses it chose between")
+    _add_min_gain_se(p)
+
+    p = add("calibrate", _cmd_calibrate, "apply the fitted temperature to a stage's prediction")
+    p.add_argument("--pred", required=True, nargs="+", help="the stage's predictions of one subset (averaged)")
+    p.add_argument("--calibration", required=True, help="the JSON written by fit-calibration")
+    add_prediction_out(p)
 
 
 def add_commands(add: AddCommand) -> None:

@@ -49,6 +49,31 @@ def _cmd_plot_final(a: argparse.Namespace) -> None:
     plot_confusion(probs, labels, class_names, a.title, a.out)
 
 
+def _cmd_plot_calibration(a: argparse.Namespace) -> None:
+    from deepsea.report.plots import plot_reliability, plot_table
+    from deepsea.report.reliability import DEFAULT_PRECISION, load_stage, read_calibration, threshold_rows, write_rows
+
+    fitted, used, adopted = read_calibration(a.calibration)
+    valid, valid_after, class_names = load_stage(a.stage_valid, fitted, data=a.data)
+    panels = [("validation", valid.probs, valid_after.probs, valid.labels)]
+    test_after = None
+    if a.test_labels:
+        test, test_after, _ = load_stage(a.stage_test, fitted, test_labels=a.test_labels)
+        panels.append(("test (known labels)", test.probs, test_after.probs, test.labels))
+    state = "used" if adopted else ("none" if not a.calibration else "fitted, not adopted")
+    plot_reliability(panels, f"temperature {fitted:.2f} ({state})", a.out_png)
+    # the thresholds classify would apply: fitted on the calibrated validation prediction, as the bundle holds it
+    valid_used, test_used = load_stage(a.stage_valid, used, data=a.data)[1], None
+    if a.test_labels:
+        test_used = load_stage(a.stage_test, used, test_labels=a.test_labels)[1]
+    precision = a.precision if a.precision is not None else DEFAULT_PRECISION
+    rows = threshold_rows(class_names, valid_used, test_used, precision)
+    write_rows(rows, a.out_thresholds)
+    setting = "classify.precision" if a.precision is not None else "classify.precision is null; shown"
+    plot_table(a.out_thresholds, f"unclassified thresholds at precision {precision:g} ({setting})",
+               a.out_thresholds_png)  # fmt: skip
+
+
 def _cmd_plot_ensemble(a: argparse.Namespace) -> None:
     from deepsea.report.plots import plot_ensemble
 
@@ -71,6 +96,7 @@ def _cmd_ablation(a: argparse.Namespace) -> None:
         a.out,
         ensemble=tuple(a.ensemble) if a.ensemble else None,
         final=tuple(a.final) if a.final else None,
+        calibrated=tuple(a.calibrated) if a.calibrated else None,
         test_labels=a.test_labels or None,
     )
     title = "ablation: what each stage bought" + (" (test: known labels)" if rows[0]["test_log_loss"] != "" else "")
@@ -110,8 +136,32 @@ def _add_evaluate(add: AddCommand) -> None:
     p.add_argument("--out", required=True, help="evaluation JSON to write")
 
 
+def _add_plot_calibration(add: AddCommand) -> None:
+    p = add("plot-calibration", _cmd_plot_calibration, "reliability diagrams and the classify thresholds' scores")
+    p.add_argument("--stage-valid", required=True, nargs="+", help="the submission stage's validation prediction(s)")
+    p.add_argument("--stage-test", required=True, nargs="+", help="its test prediction(s)")
+    p.add_argument("--calibration", default="", help="fit-calibration's JSON (none: uncalibrated)")
+    p.add_argument("--data", required=True, help="packed training data (.npz), for the validation labels")
+    p.add_argument("--test-labels", default="", help="true test labels (image,class CSV), when known")
+    p.add_argument("--precision", type=_precision, default=None, help="classify.precision ('none': 0.9 is shown)")
+    p.add_argument("--out-png", required=True, help="the reliability diagrams")
+    p.add_argument("--out-thresholds", required=True, help="CSV: per-class thresholds, precision, recall")
+    p.add_argument("--out-thresholds-png", required=True, help="the thresholds table as a figure")
+
+
+def _precision(text: str) -> float | None:
+    """A target precision in (0, 1], or none."""
+    if text.lower() in ("none", "null", ""):
+        return None
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"precision must be in (0, 1], not {text}")
+    return value
+
+
 def add_commands(add: AddCommand) -> None:
     _add_evaluate(add)
+    _add_plot_calibration(add)
 
     p = add("plot-data", _cmd_plot_data, "report figures of the data set: class counts, image sizes, samples")
     p.add_argument("--train", required=True, help="packed training data (.npz)")
@@ -149,12 +199,13 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--cv", required=True, help="cv.csv of `deepsea ensemble`")
     p.add_argument("--out", required=True)
 
-    p = add("ablation", _cmd_ablation, "ablation table: centre view -> TTA -> fusion -> blends -> pseudo-labels")
+    p = add("ablation", _cmd_ablation, "ablation table: centre view -> TTA -> fusion -> blends -> calibration")
     p.add_argument("--names", required=True, nargs="+", help="the ensembled models")
     for option in ("centre-valid", "centre-test", "tta-valid", "tta-test", "fused-valid", "fused-test"):
         p.add_argument(f"--{option}", required=True, nargs="+", help="one prediction file per --names entry")
     p.add_argument("--ensemble", nargs=2, metavar=("VALID", "TEST"), help="the weighted ensemble's predictions")
     p.add_argument("--final", nargs=2, metavar=("VALID", "TEST"), help="the final blend's predictions")
+    p.add_argument("--calibrated", nargs=2, metavar=("VALID", "TEST"), help="the calibrated stage's predictions")
     p.add_argument("--test-labels", default="", help="true test labels (image,class CSV), when known")
     p.add_argument("--data", required=True, help="packed training data (.npz)")
     p.add_argument("--split", required=True, help="the standard split")

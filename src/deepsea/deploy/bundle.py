@@ -9,10 +9,11 @@ Copying the folder is all it takes to classify on another machine. It holds:
 - `fusion/<entry>.pt`: the fusion nets of every fused entry (deepsea/blending/fusion_nets.py);
 - `bundle.json`: how they combine, every number resolved: each run's test-time views as they ran (orientation
   included) or its centre view where the workflow chose it, each entry's members and bag mean, the ensemble's
-  weights and mean, the pseudo-label entries and the final blend's weights, the feature settings, the training
+  weights and mean, the pseudo-label entries and the final blend's weights, the calibration temperature (1: none),
+  the feature settings, the training
   images' background, the class names, the deepsea version and the config the bundle came from;
-- `validation.npz`: the submission's stage on the validation images and their labels, which `classify` fits its
-  per-class thresholds and adjusted counts on (none for `submission.source: models`);
+- `validation.npz`: the submission's stage (calibrated) on the validation images and their labels, which `classify`
+  fits its per-class thresholds and adjusted counts on (none for an uncalibrated `submission.source: models`);
 - `manifest.json`: the sha256 of every other file. `classify` refuses a bundle whose files do not match it (a damaged
   or edited file, a missing one) or that another deepsea version wrote, naming what is wrong.
 """
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from deepsea.blending.calibration_stage import read_temperature
 from deepsea.data.imageset import ImageSet
 from deepsea.data.pack import background_of_report
 from deepsea.errors import DataMismatchError, DeepseaError
@@ -90,6 +92,7 @@ def _resolve(recipe: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], dic
     final = recipe["final_weights"]
     if isinstance(final, str):
         final = read_json(workdir / final)["weights"]
+    temperature = read_temperature(workdir / recipe["temperature"]) if recipe.get("temperature") else 1.0
     resolved = {
         "format": FORMAT,
         "deepsea_version": deepsea_version(),
@@ -101,6 +104,7 @@ def _resolve(recipe: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], dic
         "entries": entries,
         "ensemble": ensemble,
         "final_weights": final,
+        "temperature": temperature,
     }
     return resolved, copies
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from deepsea.blending.calibration_stage import apply_temperature
 from deepsea.blending.ensemble import blend
 from deepsea.blending.fusion_nets import FusionNets
 from deepsea.blending.shards import shard_mean
@@ -86,7 +87,12 @@ class LoadedBundle:
         return probs
 
     def probabilities(self, images: ImageSet) -> np.ndarray:
-        """The final prediction (float32, images x the bundle's classes) of a chunk of images."""
+        """The final prediction (float32, images x the bundle's classes) of a chunk of images: the submission's
+        stage, calibrated with the bundle's temperature (1: as blended; bundles without one are uncalibrated)."""
+        return apply_temperature(self.stage_probabilities(images), self.recipe.get("temperature", 1.0))
+
+    def stage_probabilities(self, images: ImageSet) -> np.ndarray:
+        """The submission's stage (final blend, ensemble or models' average) of a chunk of images, uncalibrated."""
         recipe = self.recipe
         runs = {run: self.run(run, images) for run in recipe["runs"]}
         features = None

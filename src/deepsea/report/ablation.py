@@ -1,7 +1,8 @@
 """The ablation table: what each stage of the pipeline bought, one row per step, with the change from the row above.
 
 Steps (the story of the Deep Sea documentation): the best single model's centre view -> + 70-view TTA -> + feature
-fusion -> uniform blend of the ensembled models -> weighted ensemble -> + pseudo-labels (the final blend). The "best
+fusion -> uniform blend of the ensembled models -> weighted ensemble -> + pseudo-labels (the final blend) ->
++ calibration (one temperature, calibration_stage.py). The "best
 single model" is chosen the way a user would choose it, by validation log loss of its TTA prediction, never by test
 labels. Validation scores come from the packed labels of the standard split; test scores only when true test labels are
 given (the demo's hidden labels)."""
@@ -108,26 +109,11 @@ def _single_model_steps(best: ModelPredictions) -> list[tuple[str, list[str], li
     return steps
 
 
-def ablation_table(
-    models: Sequence[ModelPredictions],
-    data_path: str,
-    split_path: str,
-    out_csv: str | os.PathLike[str],
-    *,
-    ensemble: tuple[str, str] | None = None,
-    final: tuple[str, str] | None = None,
-    test_labels: str | None = None,
-) -> list[dict[str, object]]:
-    """Write the ablation CSV; `ensemble` and `final` are (valid, test) prediction files when those stages ran."""
-    if not models:
-        raise ValueError("ablation: no models given.")
-    scorer = _Scorer(data_path, split_path, test_labels)
-    best = min(models, key=lambda m: scorer.valid([m.tta_valid])[0])
-    steps = _single_model_steps(best)
-    if len(models) > 1:
-        steps.append(
-            (f"uniform blend of {len(models)} models", [m.fused_valid for m in models], [m.fused_test for m in models])
-        )
+def _blend_steps(
+    ensemble: tuple[str, str] | None, final: tuple[str, str] | None, calibrated: tuple[str, str] | None
+) -> list[tuple[str, list[str], list[str]]]:
+    """The rows of the stages after the single models: weighted ensemble, + pseudo-labels, + calibration."""
+    steps: list[tuple[str, list[str], list[str]]] = []
     if ensemble:
         meta = read_json(meta_path(ensemble[0]))
         fitted = meta.get("adopted", "fitted") == "fitted"
@@ -137,7 +123,36 @@ def ablation_table(
         weights = read_json(meta_path(final[0])).get("weights")  # the ensemble's first, then the pseudo-labels'
         share = f", weight {1 - weights[0] / sum(weights):.2f}" if weights else ""
         steps.append((f"+ pseudo-labels (final{share})", [final[0]], [final[1]]))
+    if calibrated:
+        temperature = read_json(meta_path(calibrated[0]))["temperature"]
+        adopted = f"temperature {temperature:.2f}" if temperature != 1.0 else "temperature 1: not adopted"
+        steps.append((f"+ calibration ({adopted})", [calibrated[0]], [calibrated[1]]))
+    return steps
 
+
+def ablation_table(
+    models: Sequence[ModelPredictions],
+    data_path: str,
+    split_path: str,
+    out_csv: str | os.PathLike[str],
+    *,
+    ensemble: tuple[str, str] | None = None,
+    final: tuple[str, str] | None = None,
+    calibrated: tuple[str, str] | None = None,
+    test_labels: str | None = None,
+) -> list[dict[str, object]]:
+    """Write the ablation CSV; `ensemble`, `final` and `calibrated` are (valid, test) prediction files when those
+    stages ran."""
+    if not models:
+        raise ValueError("ablation: no models given.")
+    scorer = _Scorer(data_path, split_path, test_labels)
+    best = min(models, key=lambda m: scorer.valid([m.tta_valid])[0])
+    steps = _single_model_steps(best)
+    if len(models) > 1:
+        steps.append(
+            (f"uniform blend of {len(models)} models", [m.fused_valid for m in models], [m.fused_test for m in models])
+        )
+    steps += _blend_steps(ensemble, final, calibrated)
     rows: list[dict[str, Any]] = []
     for k, (what, valid_paths, test_paths) in enumerate(steps, start=1):
         valid_loss, valid_acc, scored = scorer.valid(valid_paths)

@@ -284,3 +284,31 @@ def plot_ensemble(
     cv_ax.set_title("model selection")
     cv_ax.grid(alpha=0.3)
     _save(fig, out)
+
+
+# ------------------------------------------------------------------------------------------- calibration
+
+
+def plot_reliability(
+    panels: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+    after_name: str,
+    out: str | os.PathLike[str],
+) -> None:
+    """One reliability diagram per panel (title, probabilities before and after, labels): each confidence bin's
+    accuracy against its mean confidence, before and after calibration, with the expected calibration error."""
+    from deepsea.report.reliability import expected_calibration_error, reliability
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.6), squeeze=False)
+    for ax, (title, before, after, labels) in zip(axes[0], panels, strict=True):
+        ax.plot([0, 1], [0, 1], color="lightgrey", linestyle="--", label="calibrated")
+        for probs, name, style in ((before, "uncalibrated", "o-"), (after, after_name, "s-")):
+            confidence, accuracy, _count = reliability(probs, labels)
+            ece = expected_calibration_error(probs, labels)
+            ax.plot(confidence, accuracy, style, label=f"{name} (ECE {ece:.3f})")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence (mean top probability of the bin)")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{title} ({len(labels)} images)")
+        ax.legend(fontsize=8, loc="lower right")
+    _save(fig, out)

@@ -5,7 +5,7 @@ The submission's test prediction is, for the default `submission.source: final`:
 `ensemble.models` entries' test predictions (each a bag's average of its members, fused with the handcrafted
 features where the entry is in `fusion.models`), blended with each pseudo-label entry's shard models. A bundle keeps
 exactly the models and fusion nets on that path (no preinit models, no entries outside it) and the numbers that
-combine them.
+combine them, with the temperature that calibrates the result (`calibration: temperature`).
 """
 
 from __future__ import annotations
@@ -49,10 +49,14 @@ def _run(run: str, chosen_by_entry: bool) -> dict[str, str | None]:
     }
 
 
-def _validation(source: str, with_pl: bool) -> dict[str, str] | None:
-    if source == "models":
+def _validation(source: str, with_pl: bool, calibrated: bool) -> dict[str, str] | None:
+    """The submission's stage on the validation images: calibrated where the workflow calibrates it."""
+    if calibrated:
+        stage = paths.CALIBRATED
+    elif source == "models":
         return None
-    stage = paths.FINAL if with_pl else paths.ENSEMBLE
+    else:
+        stage = paths.FINAL if with_pl else paths.ENSEMBLE
     return {"probs": paths.fill(stage, subset="valid"), "data": paths.TRAIN_DATA}
 
 
@@ -68,6 +72,7 @@ def bundle_recipe(config: Config, shard_runs: dict[str, list[str]]) -> dict[str,
     }
     runs = {run: _run(run, kfold(config)) for entry in entries.values() for run in entry["members"]}
     runs |= {run: _run(run, False) for entry in pseudo_labels.values() for run in entry["runs"]}
+    calibrated = config["calibration"] == "temperature"
     final_weights: Any = None
     if with_pl:
         final_weights = paths.FINAL_BLEND if pseudo["final_weight"] == "fit" else fixed_final_weights(config)
@@ -80,10 +85,11 @@ def bundle_recipe(config: Config, shard_runs: dict[str, list[str]]) -> dict[str,
         else None,
         "pseudo_labels": pseudo_labels,
         "final_weights": final_weights,
+        "temperature": paths.CALIBRATION if calibrated else None,  # applied last, to the stage's prediction
         "features": {key: config["features"][key] for key in ("groups", "haralick_levels")},
         # the submission's stage on the validation images, with their labels: what thresholds and adjusted
         # counts are fitted on when classifying (none for an average of submission.models, never made for them)
-        "validation": _validation(source, with_pl),
+        "validation": _validation(source, with_pl, calibrated),
         "train_report": paths.TRAIN_REPORT,
         "submission": {"class_order": config["submission"]["class_order"]},
         # the config it came from, but the classify section: a new folder to classify must not remake the bundle
@@ -101,6 +107,8 @@ def recipe_inputs(recipe: dict[str, Any]) -> list[str]:
         files.append(recipe["ensemble"]["weights"])
     if isinstance(recipe["final_weights"], str):
         files.append(recipe["final_weights"])
+    if recipe["temperature"]:
+        files.append(recipe["temperature"])
     if recipe["validation"]:
         files += [recipe["validation"]["probs"], recipe["validation"]["data"]]
     return [*files, recipe["train_report"]]

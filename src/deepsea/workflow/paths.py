@@ -56,6 +56,8 @@ ENSEMBLE = "results/ensemble/{subset}.npy"
 PSEUDO_LABEL_TARGETS = ENSEMBLE.format(subset="test")  # the ensemble's test probabilities: soft targets
 PSEUDO_LABELS = "results/pseudo_labels/{name}/{subset}.npy"
 FINAL_BLEND = "results/final/blend.json"
+CALIBRATION = "results/calibration/temperature.json"  # the submission stage's temperature (fit_calibration)
+CALIBRATED = "results/calibration/{subset}.npy"  # the submission stage's prediction, calibrated
 BUNDLE = "results/bundle"  # the model bundle (deepsea/deploy/bundle.py): what `classify` needs, nothing else
 CLASSIFIED = "results/classified/predictions.csv"  # `snakemake classify`: classify.dir through the bundle
 FINAL = "results/final/{subset}.npy"
@@ -76,6 +78,9 @@ REPORT_CONFUSION = "results/report/final/confusion.png"
 REPORT_ENSEMBLE = "results/report/ensemble.png"
 REPORT_ABLATION_CSV = "results/report/ablation.csv"
 REPORT_ABLATION_PNG = "results/report/ablation.png"
+REPORT_RELIABILITY = "results/report/final/reliability.png"
+REPORT_THRESHOLDS_CSV = "results/report/final/thresholds.csv"
+REPORT_THRESHOLDS_PNG = "results/report/final/thresholds.png"
 
 
 class _KeepMissing(dict):

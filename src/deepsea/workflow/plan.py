@@ -182,15 +182,35 @@ class Plan:
             return f"--weights-from {paths.FINAL_BLEND}{common}"
         return "--weights " + " ".join(str(x) for x in runs.fixed_final_weights(self.config)) + common
 
-    def submission_inputs(self) -> list[str]:
-        """The test predictions the submission averages: the final blend's, the ensemble's, or those of
-        submission.models."""
+    def stage_predictions(self, subset: str) -> list[str]:
+        """The submission stage's predictions of `subset`: the final blend's, the ensemble's, or those of
+        submission.models (averaged)."""
         source = self.config["submission"]["source"]
         if source == "final":
-            return [paths.fill(paths.FINAL, subset="test")]
+            return [paths.fill(paths.FINAL, subset=subset)]
         if source == "ensemble":
-            return [paths.fill(paths.ENSEMBLE, subset="test")]
-        return [self.test_prediction(name) for name in self.config["submission"]["models"]]
+            return [paths.fill(paths.ENSEMBLE, subset=subset)]
+        prediction = self.valid_prediction if subset == "valid" else self.test_prediction
+        return [prediction(name) for name in self.config["submission"]["models"]]
+
+    def calibrated(self) -> bool:
+        """True when the submission stage's prediction is calibrated (fit_calibration, calibrate)."""
+        return self.config["calibration"] == "temperature"
+
+    def calibration_inputs(self) -> dict[str, list[str]]:
+        """What the temperature is fitted on: the stage's validation prediction and, to rebuild it without the
+        ensemble's in-sample weights, the ensembled models' and pseudo-label entries' validation predictions."""
+        source = self.config["submission"]["source"]
+        inputs = {"stage_valid": self.stage_predictions("valid"), "data": [paths.TRAIN_DATA]}
+        if source != "models":
+            inputs |= {"ensemble_valid": self.ensemble_inputs("valid"), "ensemble_weights": [paths.ENSEMBLE_WEIGHTS]}
+        if source == "final" and self.config["pseudo_labels"]["models"]:
+            inputs["pseudo_labels"] = self.pseudo_label_predictions("valid")
+        return inputs
+
+    def submission_inputs(self) -> list[str]:
+        """The test predictions the submission averages: the calibrated stage's, or the stage's as blended."""
+        return [paths.fill(paths.CALIBRATED, subset="test")] if self.calibrated() else self.stage_predictions("test")
 
     def submission_runs(self) -> list[str]:
         """The model runs behind the submission (bag members included): their evaluations are reported."""
@@ -292,7 +312,9 @@ class Plan:
         return self.valid_prediction(self.config["submission"]["models"][0])
 
     def ablation_stage(self, stage: str) -> list[str]:
-        """The (valid, test) predictions of a blending stage ('ensemble' or 'final') when the config runs it."""
+        """The (valid, test) predictions of a stage ('ensemble', 'final' or 'calibrated') when the config runs it."""
+        if stage == "calibrated":
+            return [paths.fill(paths.CALIBRATED, subset=s) for s in ("valid", "test")] if self.calibrated() else []
         blended = self.config["ensemble" if stage == "ensemble" else "pseudo_labels"]["models"]
         pattern = paths.ENSEMBLE if stage == "ensemble" else paths.FINAL
         return [paths.fill(pattern, subset=subset) for subset in ("valid", "test")] if blended else []
@@ -309,6 +331,7 @@ class Plan:
             paths.REPORT_MODELS_PNG,
             paths.REPORT_CONFUSION,
             paths.REPORT_ABLATION_PNG,
+            paths.REPORT_RELIABILITY,
             paths.TOP5,
         ]
         figures += [paths.fill(paths.REPORT_TRAINING, model=run) for run in self.trained_report_runs()]
