@@ -59,8 +59,10 @@ def test_rarely_predicted_classes_take_the_pooled_threshold() -> None:
 
 
 def test_confusion_rates_and_adjusted_counts_by_hand() -> None:
-    rates = confusion_rates(np.array([0, 1, 1, 1]), np.array([0, 0, 1, 1]), 3)
+    rates = confusion_rates(np.array([0, 1, 1, 1]), np.array([0, 0, 1, 1]), 3, prior=0.0)
     np.testing.assert_allclose(rates, [[0.5, 0.5, 0], [0, 1, 0], [0, 0, 1]])  # class 2 unseen: identity row
+    smoothed = confusion_rates(np.array([0, 1, 1, 1]), np.array([0, 0, 1, 1]), 3)  # one more right image each
+    np.testing.assert_allclose(smoothed, [[2 / 3, 1 / 3, 0], [0, 1, 0], [0, 0, 1]])
     true = np.array([10.0, 20.0, 0.0])
     np.testing.assert_allclose(adjusted_counts(rates.T @ true, rates), true)  # predicted 5, 25, 0
     leaky = np.array([[0.8, 0.2], [0.1, 0.9]])
