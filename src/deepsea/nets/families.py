@@ -13,6 +13,7 @@ from typing import Any
 from deepsea.errors import ConfigError
 
 PLAIN_WIDTHS = (16, 32, 64)  # the plain net's default conv widths, one pooled block each
+PRETRAINED_DOWNSAMPLING = 5  # the pretrained ResNets (nets/resnet.py): stride-2 stem, max-pooling, 3 strided stages
 
 # The 13-layer model of the Deep Sea blog post's table: conv widths per stage, each stage ending in 3x3s2 max-pooling.
 CONVROLL4 = ((32, 16), (64, 32), (128, 128, 64), (256, 256, 128))
@@ -90,8 +91,10 @@ def pooled_stages(architecture: str, params: dict[str, Any]) -> int:
     """How many 3x3 stride-2 poolings the main stream applies (a `depth` keeps that many stages, all pooled)."""
     if architecture == "plain":
         return len(params.get("widths", PLAIN_WIDTHS))
+    if architecture == "pretrained":
+        return PRETRAINED_DOWNSAMPLING
     if architecture not in FAMILY:
-        raise ConfigError(f"architecture: unknown '{architecture}'. Known: {sorted(['plain', *FAMILY])}.")
+        raise ConfigError(f"architecture: unknown '{architecture}'. Known: {sorted(['plain', 'pretrained', *FAMILY])}.")
     family = FAMILY[architecture]
     depth = params.get("depth", 0)
     if depth:
@@ -105,7 +108,7 @@ def nearest_input_size(architecture: str, params: dict[str, Any], wanted: float,
     15 -> 7 -> 3); the plain net takes multiples of 2^p. At least two such steps, so the last map is not 1 px; not
     above `at_most` where a smaller one exists."""
     step = 2 ** pooled_stages(architecture, params)
-    offset = 0 if architecture == "plain" else 1
+    offset = 1 if architecture in FAMILY else 0
     m = max(2, round((wanted + offset) / step))
     while m > 2 and step * m - offset > at_most:
         m -= 1

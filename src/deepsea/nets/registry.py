@@ -21,8 +21,9 @@ from deepsea.errors import ConfigError
 from deepsea.nets.cyclic_net import CyclicConvNet, NetSpec, StreamSpec
 from deepsea.nets.families import FAMILY, PLAIN_WIDTHS, Family
 from deepsea.nets.plain import PlainConvNet
+from deepsea.nets.resnet import BACKBONES, ResNet
 
-Network = CyclicConvNet | PlainConvNet  # what build_model returns: an nn.Module with `inputs`, its input specs
+Network = CyclicConvNet | PlainConvNet | ResNet  # what build_model returns: an nn.Module with `inputs`, its input specs
 
 
 def _widths(stages: tuple[tuple[int, ...], ...], width: float, depth: int) -> tuple[tuple[int, ...], ...]:
@@ -87,9 +88,30 @@ def plain(
     return PlainConvNet(n_classes, input_size, list(widths), dense, dropout)
 
 
+def pretrained(
+    n_classes: int,
+    input_size: int,
+    *,
+    backbone: str = "resnet18",
+    weights: str = "imagenet",
+    backbone_lr: float = 0.1,
+    dropout: float = 0.0,
+) -> ResNet:
+    """A pretrained backbone with a new head (nets/resnet.py); `weights` (imagenet, a file, none) are loaded when
+    training starts (nets/pretrained_weights.py), never when a trained model file is read."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone '{backbone}' is not one of {sorted(BACKBONES)}")
+    if not isinstance(weights, str) or not weights:
+        raise ValueError("weights must be imagenet, none or the path of a weights file")
+    if not 0 <= backbone_lr <= 1:
+        raise ValueError(f"backbone_lr {backbone_lr} must be in [0, 1] (a fraction of the head's learning rate)")
+    return ResNet(BACKBONES[backbone], n_classes, input_size, dropout=dropout, backbone_lr=backbone_lr)
+
+
 # Every family row is `build_family` with the row bound; its remaining keyword parameters are what `params:` accepts.
 ARCHITECTURES: dict[str, Callable[..., Network]] = {
     "plain": plain,
+    "pretrained": pretrained,
     **{name: functools.partial(build_family, family) for name, family in FAMILY.items()},
 }
 

@@ -33,7 +33,9 @@ from deepsea.data.splits import Split
 from deepsea.device import resolve_device
 from deepsea.errors import DeepseaError, NonFiniteError
 from deepsea.io import atomic_path, read_json
+from deepsea.nets.pretrained_weights import load_pretrained
 from deepsea.nets.registry import Network, build_model
+from deepsea.nets.resnet import ResNet
 from deepsea.training.checkpoint import Checkpoint, sigterm_requests_stop, training_fingerprint
 from deepsea.training.model_file import copy_early_layers, save_model
 from deepsea.training.pseudo_labels import (
@@ -61,12 +63,13 @@ def learning_rate(settings: ModelSettings, step: int) -> float:
 
 
 def make_optimizer(settings: ModelSettings, model: nn.Module) -> torch.optim.Optimizer:
+    """SGD with Nesterov momentum (or Adam) over the model's parameter groups where it defines them (a pretrained
+    backbone's `lr_scale` below its new head's: nets/resnet.py), else over all its parameters."""
     t = settings.train
+    groups = model.param_groups() if isinstance(model, ResNet) else [{"params": list(model.parameters())}]
     if t.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
-    return torch.optim.SGD(
-        model.parameters(), lr=t.learning_rate, momentum=t.momentum, nesterov=True, weight_decay=t.weight_decay
-    )
+        return torch.optim.Adam(groups, lr=t.learning_rate, weight_decay=t.weight_decay)
+    return torch.optim.SGD(groups, lr=t.learning_rate, momentum=t.momentum, nesterov=True, weight_decay=t.weight_decay)
 
 
 def split_images(data: ImageSet, split_path: str | os.PathLike[str]) -> tuple[ImageSet, ImageSet]:
@@ -153,6 +156,9 @@ def _build_run(
         settings.architecture, len(data.class_names), settings.pixels, settings.params, f"models.{settings.name}"
     ).to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # NHWC, as predict.py: oneDNN and cuDNN convolve it faster
     norm = Normalisation.fit(train_set, model.inputs[0])
+    if isinstance(model, ResNet):  # a pretrained entry starts from its backbone's weights (none: from scratch)
+        p = settings.params
+        load_pretrained(model, p.get("weights", "imagenet"), p.get("backbone", "resnet18"), f"models.{settings.name}")
     if preinit_path is not None:
         copy_early_layers(model, preinit_path, settings)
     pool = load_pseudo_label_pool(settings, pseudo_labels, data.class_names)
@@ -324,7 +330,7 @@ def train(
         for step, (x, y) in enumerate(steps, start=start_step):
             # set the learning rate, then forward, backward and update
             for group in run.optimizer.param_groups:
-                group["lr"] = learning_rate(settings, step)
+                group["lr"] = learning_rate(settings, step) * group.get("lr_scale", 1.0)
             loss, logits = _train_step(run, x, y, step, autocast)
             running.add(loss, logits, y)
             progress.step = done = step + 1
