@@ -7,7 +7,7 @@ CORES ?= all
 # The rules call the `deepsea` command: put the venv first on PATH for every recipe.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help install demo-data run report test test-fast test-slurm lint clean
+.PHONY: help install demo-data run report test test-fast test-slurm lint docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
@@ -51,6 +51,12 @@ lint: install  ## ruff, mypy, snakefmt and snakemake --lint
 	$(BIN)/mypy
 	$(BIN)/snakefmt --check Snakefile workflow
 	$(BIN)/snakemake --lint
+
+docs: install  ## remake docs/configuration.md (from the config schema) and docs/rulegraph.png (from the Snakefile)
+	$(BIN)/deepsea config-docs --schema workflow/schemas/config.schema.yaml --out docs/configuration.md
+	$(BIN)/snakemake --rulegraph -- final_submission > docs/rulegraph.dot
+	$(BIN)/deepsea plot-rulegraph --dot docs/rulegraph.dot --out docs/rulegraph.png
+	rm docs/rulegraph.dot
 
 clean:  ## remove the results and Snakemake's records of them (not the venv or the data)
 	rm -rf results .snakemake

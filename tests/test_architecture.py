@@ -1,5 +1,5 @@
 """The package's shape, checked: imports point one way, only the workflow layer knows the workflow, functions are
-short and take few positional arguments. docs/development.md and the README's layout section describe the rule."""
+short and take few positional arguments. docs/development.md describes the rule."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def _target_layer(name: str) -> str | None:
 
 
 def test_the_layers_cover_the_package() -> None:
-    """Every sub-package is a layer; a new one must be placed in LAYERS (and in the README's layout) first."""
+    """Every sub-package is a layer; a new one must be placed in LAYERS (and in docs/development.md's layout) first."""
     packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
     assert packages <= set(LAYERS), f"sub-packages not in a layer: {packages - set(LAYERS)}"
 

@@ -1,6 +1,7 @@
 """The bad-input corpus: what real folders and configs do to the pipeline, one case per test, each through the
 stage that meets it. Every case ends in a clear error that names the file or key and says what to do, or in
-documented handling (converted, skipped and reported, kept). The README's "Bad input" table lists the same cases.
+documented handling (converted, skipped and reported, kept).
+docs/robustness.md's "Bad input" table lists the same cases.
 
 The corpus is generated here (no committed binaries): a small valid training folder that each case copies and
 spoils in one way.

@@ -110,7 +110,7 @@ def test_trained_by_hand_equals_the_rules_model(tmp_path: Path) -> None:
         assert out.read_bytes() == (workdir / f"results/models/{run}/model.pt").read_bytes(), run
         assert (out.parent / "train_log.csv").exists()
     # retrained in place: the same bytes leave its predictions up to date (Snakemake compares checksums of newer
-    # inputs); on other threads the weights differ (README: Determinism), so Snakemake redoes them
+    # inputs); on other threads the weights differ (docs/robustness.md: Determinism), so Snakemake redoes them
     for threads, redone in (("2", False), ("1", True)):
         args = ("train", "--config", "pre.yaml", "--model", "convroll4_bag3", "--threads", threads)
         assert _deepsea(workdir, *args).returncode == 0

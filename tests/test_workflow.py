@@ -291,7 +291,7 @@ def _planned_jobs(output: str) -> list[tuple[str, str]]:
 
 
 def test_forcerun_reruns_the_stage_and_its_dependents_only(demo_run: Path) -> None:
-    """README (a): `snakemake --forcerun fuse_features final_submission` redoes fusion and what consumes it."""
+    """docs/usage.md (a): `snakemake --forcerun fuse_features final_submission` redoes fusion and what consumes it."""
     result = _snakemake(demo_run, "-n", "--forcerun", "fuse_features", "--", "final_submission")
     assert result.returncode == 0, result.stderr[-3000:]
     rules = {rule for rule, _ in _planned_jobs(result.stdout)}
@@ -307,7 +307,7 @@ def test_forcerun_reruns_the_stage_and_its_dependents_only(demo_run: Path) -> No
 
 
 def test_editing_one_model_reruns_only_that_model_and_downstream(demo_run: Path) -> None:
-    """README (b): a changed setting of cr4_ds reruns cr4_ds's jobs, not the other convnets'."""
+    """docs/usage.md (b): a changed setting of cr4_ds reruns cr4_ds's jobs, not the other convnets'."""
     workdir = demo_run
     shipped = (workdir / "config.yaml").read_text()
     before, after = shipped.split("\n  cr4_ds:", 1)
@@ -354,7 +354,7 @@ def test_switching_to_the_local_gpu_profile_reruns_nothing(demo_run: Path) -> No
 def test_logged_command_reproduces_the_rule_by_hand(
     demo_run: Path, tmp_path: Path, log_file: str, outputs: list
 ) -> None:
-    """README (c): the first line of every rule's log is the `deepsea` command; run by hand, it makes the same
+    """docs/usage.md (c): the first line of every rule's log is the `deepsea` command; run by hand, it makes the same
     bytes (outputs redirected to a scratch folder here)."""
     workdir = demo_run
     first_line = (workdir / "results/logs" / log_file).read_text().splitlines()[0]

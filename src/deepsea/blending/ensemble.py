@@ -4,7 +4,7 @@ Weights live on the simplex (non-negative, summing to 1) as in the original: w =
 with L-BFGS to minimise the validation log loss of the weighted blend (analytic gradient). Two blends: the original's
 weighted arithmetic mean of the probabilities, and the weighted geometric mean (log-linear pooling: probabilities
 proportional to prod_m p_m^w_m). Models that make the same mistakes with different confidence gain little from the first
-and more from the second (demo: the first put 0.97 on one model and tied it; see the README), so `mean: auto` takes the
+and more from the second (demo: the first put 0.97 on one model and tied it; docs/results.md), so `mean: auto` takes the
 one with the lower cross-validated loss. Model selection (the Deep Sea documentation, 3.4.2): the validation set is cut
 into K stratified folds; on each, weights are fitted on the other folds, the models are ranked by weight, and for k =
 1..M the top-k models are refitted on the other folds and scored on the held-out fold; the table of mean held-out losses

@@ -4,8 +4,11 @@ the model table, the ablation table and the top-5 classes per test image."""
 from __future__ import annotations
 
 import argparse
+import logging
 
 from deepsea.cli.common import AddCommand, add_orientation_options, orientation_of
+
+log = logging.getLogger("deepsea")
 
 
 def _cmd_plot_data(a: argparse.Namespace) -> None:
@@ -72,6 +75,21 @@ def _cmd_plot_calibration(a: argparse.Namespace) -> None:
     setting = "classify.precision" if a.precision is not None else "classify.precision is null; shown"
     plot_table(a.out_thresholds, f"unclassified thresholds at precision {precision:g} ({setting})",
                a.out_thresholds_png)  # fmt: skip
+
+
+def _cmd_config_docs(a: argparse.Namespace) -> None:
+    from deepsea.workflow.config_docs import write_config_reference
+
+    write_config_reference(a.schema, a.out)
+    log.info("configuration reference -> %s", a.out)
+
+
+def _cmd_plot_rulegraph(a: argparse.Namespace) -> None:
+    from deepsea.report.rulegraph import plot_rulegraph
+
+    with open(a.dot) as handle:
+        plot_rulegraph(handle.read(), a.out)
+    log.info("rule graph -> %s", a.out)
 
 
 def _cmd_plot_ensemble(a: argparse.Namespace) -> None:
@@ -149,6 +167,18 @@ def _add_plot_calibration(add: AddCommand) -> None:
     p.add_argument("--out-thresholds-png", required=True, help="the thresholds table as a figure")
 
 
+def _add_config_docs(add: AddCommand) -> None:
+    p = add(
+        "config-docs", _cmd_config_docs, "write the configuration reference (docs/configuration.md) from the schema"
+    )
+    p.add_argument("--schema", default="workflow/schemas/config.schema.yaml", help="the config schema (YAML)")
+    p.add_argument("--out", default="docs/configuration.md", help="Markdown page to write")
+
+    p = add("plot-rulegraph", _cmd_plot_rulegraph, "draw `snakemake --rulegraph` output as a PNG (no Graphviz)")
+    p.add_argument("--dot", required=True, help="the DOT text snakemake --rulegraph printed")
+    p.add_argument("--out", required=True, help="PNG to write")
+
+
 def _precision(text: str) -> float | None:
     """A target precision in (0, 1], or none."""
     if text.lower() in ("none", "null", ""):
@@ -162,6 +192,7 @@ def _precision(text: str) -> float | None:
 def add_commands(add: AddCommand) -> None:
     _add_evaluate(add)
     _add_plot_calibration(add)
+    _add_config_docs(add)
 
     p = add("plot-data", _cmd_plot_data, "report figures of the data set: class counts, image sizes, samples")
     p.add_argument("--train", required=True, help="packed training data (.npz)")

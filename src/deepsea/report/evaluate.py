@@ -138,7 +138,7 @@ def diagnose(result: dict) -> list[dict[str, str]]:
     (the config keys to try), kept apart so that a run summary can give a fix shared by many models once.
 
     The defaults are sized for the demo. On other data an undertrained model can show it first as a TTA that makes
-    things worse (a 121-class set of 1,145 images, README "How long to train on your data": at 600 steps TTA was
+    things worse (a 121-class set of 1,145 images, docs/results.md, 2026-11-24: at 600 steps TTA was
     worse for five of eight models, by up to 0.041; 4,000 steps of plain, 0.10 better), so the pipeline says so here
     instead of leaving a negative number in a table."""
     loss, prior = result["valid"]["log_loss"], result["class_prior"]["log_loss"]
