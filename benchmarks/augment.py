@@ -2,7 +2,7 @@
 
 Both get the same images and the same composed affine matrices (rescale + random augmentation, ranges from the
 defaults), one thread each, so the ratio is per core. Also reports how far the two outputs differ (they should
-agree up to interpolation details). Prints JSON. Goal (issue 4): speedup >= 5.
+agree up to interpolation details). Prints JSON. Goal: speedup >= 5.
 
     python benchmarks/augment.py [--images 400] [--size 95]
 """

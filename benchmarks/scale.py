@@ -1,13 +1,13 @@
 """Seed-sized data on one machine: pack, split, features and a TTA pass over ~30,000 train / 130,000 test images.
 
-Generates a synthetic set of the seed's size with the demo generator (121 classes, images about 20-300 px), then
+Generates a synthetic set of NDSB's size with the demo generator (121 classes, images about 20-300 px), then
 runs each stage as the workflow does (one `deepsea` process per stage, with the given worker count) and reports
 its wall time and peak memory, summed over the stage's whole process tree (worker processes included), sampled
 every 0.2 s: the proportional set size (PSS: shared pages counted once) and its anonymous part (`Pss_Anon`: the
 memory the stage itself allocated; the rest is file pages such as the memory-mapped packed images, page cache the
 kernel can drop). TTA runs twice with the same small model and views, over a tenth of the test set and over all
 of it: streaming in chunks should make its anonymous memory grow only by the output rows (compare the growths).
-Goals (issue 10): pack and features each under 15 minutes on 2 cores, peak memory under 8 GiB, TTA memory
+Goals: pack and features each under 15 minutes on 2 cores, peak memory under 8 GiB, TTA memory
 independent of the test-set size (up to its output rows). Run by hand (it takes a while); prints JSON.
 
     python benchmarks/scale.py [--train 30000] [--test 130000] [--workers 2] [--views 4] [--dir /tmp/deepsea-scale]

@@ -1,9 +1,9 @@
-"""Can the loader keep up? Model training images/s vs augmented-loader images/s, for seed 003's 13-layer model.
+"""Can the loader keep up? Model training images/s vs augmented-loader images/s, for the Deep Sea blog post's 13-layer model.
 
 Model: convroll4 (10 conv + 3 dense layers) at 95x95, batch 32 (x4 orientations inside the net), SGD step, on CPU
 with the machine's cores, and on CUDA (bf16 autocast as an extra line) whenever a GPU is present. Loader: the
 real training loader (`AugmentedBatches`: one affine warp per image, batch normalisation) in one worker process.
-Goal (issue 4): loader >= 2x the rate at which the model consumes images. Prints JSON.
+Goal: loader >= 2x the rate at which the model consumes images. Prints JSON.
 
     python benchmarks/train_step.py [--steps 5] [--images 2000]
 """

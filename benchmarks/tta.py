@@ -2,13 +2,13 @@
 
 Both predict the same images under the same 70 Halton views with the same model, for each architecture of the
 demo config at its size, on CPU; the ratio is images x views per second, against the faster of the loop on one
-thread and on all. Goal (issue 5): >= 5x. With a GPU, it also times the seed's 13-layer model at 95x95 and
+thread and on all. Goal: >= 5x. With a GPU, it also times the Deep Sea blog post's 13-layer model at 95x95 and
 projects the wall time of a 70-view TTA over 130,000 test images (goal: < 30 minutes; the original took up to 12 h
 per model). Prints JSON.
 
     python benchmarks/tta.py [--images 160] [--loop-images 4] [--repeats 5] [--seed-model-images 16]
 
-`--seed-model-images N` also times the seed's 13-layer model at 95 px on CPU (N images batched, one image's first
+`--seed-model-images N` also times the Deep Sea blog post's 13-layer model at 95 px on CPU (N images batched, one image's first
 20 views in the loop; about a minute at 16): compute-bound, it shows how little of the ratio is left for a model
 whose single view already keeps the cores busy.
 """

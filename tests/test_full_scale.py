@@ -1,6 +1,6 @@
-"""The full-scale config (workflow/configs/ndsb-full.yaml) plans the seed's final DAG on the real NDSB layout.
+"""The full-scale config (workflow/configs/ndsb-full.yaml) plans Deep Sea's final DAG on the real NDSB layout.
 
-A dry run against a generated folder of 121 classes must list the seed's model counts (seed 000, appendix A.1:
+A dry run against a generated folder of 121 classes must list Deep Sea's model counts (the documentation, appendix A.1:
 10 basic convnets + 1 pre-initialised + 28 bagged = 39 trained convnets, 3 pseudo-label models), and only the rules
 that the SLURM profile sends to GPU nodes may ask for a GPU.
 """
