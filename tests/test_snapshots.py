@@ -1,4 +1,5 @@
-"""Snapshot ensembles (`train.snapshots`, from the HackerEarth fine-tuning write-up): which steps are kept, that a snapshot is the run's weights at
+"""Snapshot ensembles (`train.snapshots`, from the HackerEarth fine-tuning write-up): which steps are kept, that a
+snapshot is the run's weights at
 its step (also across a kill and resume), and that `predict` averages the views of every snapshot."""
 
 from __future__ import annotations
