@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
 import torch.nn.functional as F
+from _timing import seconds_per_call
 
 from deepsea.nets.registry import build_model
 
@@ -39,15 +39,7 @@ def seconds_per_step(architecture: str, size: int, params: dict, steps: int, dev
         loss.backward()
         optimizer.step()
 
-    step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / steps
+    return seconds_per_call(step, steps, device)
 
 
 def measure(device: torch.device, steps: int) -> dict:

@@ -1,4 +1,4 @@
-"""Can the loader keep up? Model training images/s vs augmented-loader images/s, for the Deep Sea blog post's 13-layer model.
+"""Can the loader keep up? Model training images/s vs augmented-loader images/s, for Deep Sea's 13-layer model.
 
 Model: convroll4 (10 conv + 3 dense layers) at 95x95, batch 32 (x4 orientations inside the net), SGD step, on CPU
 with the machine's cores, and on CUDA (bf16 autocast as an extra line) whenever a GPU is present. Loader: the
@@ -18,6 +18,7 @@ import time
 import torch
 import torch.nn.functional as F
 from _images import demo_images
+from _timing import seconds_per_call
 from torch.utils.data import DataLoader
 
 from deepsea.data.augment import AugmentationRanges
@@ -43,15 +44,7 @@ def model_rate(device: torch.device, steps: int, bf16: bool = False) -> float:
         loss.backward()
         optimizer.step()
 
-    step()  # warm-up: allocations, cuDNN algorithm choice
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * BATCH / (time.perf_counter() - start)
+    return BATCH / seconds_per_call(step, steps, device)
 
 
 def loader_rate(images, batches: int, workers: int) -> float:

@@ -8,7 +8,7 @@ per model). Prints JSON.
 
     python benchmarks/tta.py [--images 160] [--loop-images 4] [--repeats 5] [--seed-model-images 16]
 
-`--seed-model-images N` also times the Deep Sea blog post's 13-layer model at 95 px on CPU (N images batched, one image's first
+`--seed-model-images N` also times Deep Sea's 13-layer model at 95 px on CPU (N images batched, one image's first
 20 views in the loop; about a minute at 16): compute-bound, it shows how little of the ratio is left for a model
 whose single view already keeps the cores busy.
 """
