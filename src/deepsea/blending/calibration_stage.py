@@ -27,11 +27,11 @@ import numpy as np
 from deepsea.blending.adoption import MIN_GAIN_SE, adopt_if_better, labels_of
 from deepsea.blending.calibration import fit_temperature, temper
 from deepsea.blending.ensemble import stratified_folds
-from deepsea.blending.final_weight import ensemble_blend, honest_ensemble
+from deepsea.blending.final_weight import honest_blend_parts
 from deepsea.errors import DataMismatchError
 from deepsea.io import read_json, write_json
 from deepsea.metrics import log_loss
-from deepsea.predictions import Predictions, average, common_images, load_aligned, meta_path
+from deepsea.predictions import Predictions, average, meta_path
 
 log = logging.getLogger(__name__)
 
@@ -59,22 +59,21 @@ def honest_validation(
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(probabilities, labels, ids) of the stage's validation prediction as if nothing in it had seen the labels.
     `ensemble`: (the ensembled models' validation predictions, the ensemble's weights.json) where the stage has a
-    weighted ensemble; without one the stage is an average of `stage_valid` (fitted on nothing: honest as it is)."""
+    weighted ensemble (rebuilt from final_weight.honest_blend_parts, with the final blend's own weights from the
+    meta of `stage_valid`); without one the stage is an average of `stage_valid` (fitted on nothing: honest as it
+    is)."""
     if ensemble is None:
         averaged = average(stage_valid)
         return averaged.probs.astype(np.float64), labels_of(averaged, data_path, "fit-calibration"), averaged.ids
     model_paths, weights_path = ensemble
-    paths = [*model_paths, *pseudo_label_paths, *stage_valid]  # the images all have (k-fold: the pseudo-labels')
-    predictions = list(load_aligned(paths, common_images(paths)))
-    labels = labels_of(predictions[0], data_path, "fit-calibration")
-    models = np.stack([p.probs.astype(np.float64) for p in predictions[: len(model_paths)]])
-    mean, adopted = ensemble_blend(weights_path)
-    probs = honest_ensemble(models, labels, adopted, folds=folds, seed=seed, mean=mean)
+    parts = honest_blend_parts(
+        model_paths, weights_path, pseudo_label_paths, data_path, folds=folds, seed=seed, command="fit-calibration"
+    )
+    probs = parts.ensemble
     if pseudo_label_paths:
         w = _stage_weights(stage_valid[0], len(pseudo_label_paths))
-        pseudo = [p.probs.astype(np.float64) for p in predictions[len(model_paths) : -len(stage_valid)]]
-        probs = w[0] * probs + sum(wk * p for wk, p in zip(w[1:], pseudo, strict=True))
-    return probs, labels, predictions[0].ids
+        probs = w[0] * probs + sum(wk * p for wk, p in zip(w[1:], parts.pseudo, strict=True))
+    return probs, parts.labels, parts.ids
 
 
 def out_of_fold_tempered(probs: np.ndarray, labels: np.ndarray, folds: int, seed: int) -> np.ndarray:

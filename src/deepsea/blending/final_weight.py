@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -66,6 +68,42 @@ def ensemble_blend(weights_path: str | os.PathLike[str]) -> tuple[str, str]:
     return mean, adoption.get("adopted", "fitted")
 
 
+@dataclass(frozen=True)
+class HonestBlendParts:
+    """The final blend's validation ingredients as if none had seen the labels, on the images they all predict."""
+
+    ensemble: np.ndarray  # the ensemble's out-of-fold blend (honest_ensemble), float64
+    pseudo: list[np.ndarray]  # each pseudo-label entry's validation prediction, the same rows
+    labels: np.ndarray
+    ids: list[str]
+    mean: str  # the ensemble's blend mean
+
+
+def honest_blend_parts(
+    ensemble_valid_paths: Sequence[str],
+    ensemble_weights_path: str | os.PathLike[str],
+    pseudo_label_paths: Sequence[str],
+    data_path: str | os.PathLike[str],
+    *,
+    folds: int,
+    seed: int,
+    command: str,
+) -> HonestBlendParts:
+    """Load the ensembled models' and pseudo-label entries' validation predictions on the images they all have
+    (all of them under a hold-out split; under k-fold the pseudo-label models' fold 0, the only images they did not
+    train on) and blend the models out of fold with the ensemble's mean; `command` names the stage in errors.
+    What fit-final-weight and fit-calibration (calibration_stage.py) fit on."""
+    mean, adopted = ensemble_blend(ensemble_weights_path)
+    paths = [*ensemble_valid_paths, *pseudo_label_paths]
+    predictions = list(load_aligned(paths, common_images(paths)))
+    labels = labels_of(predictions[0], data_path, command)
+    n_models = len(ensemble_valid_paths)
+    models = np.stack([p.probs.astype(np.float64) for p in predictions[:n_models]])
+    ensemble = honest_ensemble(models, labels, adopted, folds=folds, seed=seed, mean=mean)
+    pseudo = [p.probs.astype(np.float64) for p in predictions[n_models:]]
+    return HonestBlendParts(ensemble, pseudo, labels, predictions[0].ids, mean)
+
+
 def run_fit_final_weight(
     ensemble_valid_paths: list[str],
     ensemble_weights_path: str | os.PathLike[str],
@@ -87,16 +125,11 @@ def run_fit_final_weight(
     the (costly) pseudo-label models train on, are the same whether or not the weight is fitted."""
     if not pseudo_label_paths:
         raise DataMismatchError("fit-final-weight: give at least one pseudo-label entry's validation prediction.")
-    mean, ensemble_adopted = ensemble_blend(ensemble_weights_path)
-    # the images every prediction has: all of them under a hold-out split; under k-fold the pseudo-label models'
-    # (fold 0), the only ones they did not train on
-    paths = [*ensemble_valid_paths, *pseudo_label_paths]
-    predictions = list(load_aligned(paths, common_images(paths)))
-    labels = labels_of(predictions[0], data_path, "fit-final-weight")
-    n_models = len(ensemble_valid_paths)
-    models = np.stack([p.probs.astype(np.float64) for p in predictions[:n_models]])
-    ensemble = honest_ensemble(models, labels, ensemble_adopted, folds=folds, seed=seed, mean=mean)
-    pseudo = np.mean([p.probs.astype(np.float64) for p in predictions[n_models:]], axis=0)
+    parts = honest_blend_parts(
+        ensemble_valid_paths, ensemble_weights_path, pseudo_label_paths, data_path, folds=folds, seed=seed,
+        command="fit-final-weight",
+    )  # fmt: skip
+    ensemble, pseudo, labels, mean = parts.ensemble, np.mean(parts.pseudo, axis=0), parts.labels, parts.mean
     fitted = fit_final_weight(ensemble, pseudo, labels)
     # one number fitted on these images: adopted only where it clearly beats the ensemble alone (pseudo-labels are
     # the one stage trained on the ensemble's own guesses: it must show a gain beyond noise to join the submission)
