@@ -13,6 +13,7 @@ import io
 import logging
 import os
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -152,12 +153,23 @@ def _score_against(
     labels_path: str | os.PathLike[str],
 ) -> dict[str, float]:
     """Log loss and accuracy of rows `ids` against the true class names in `truth`."""
+    y = truth_columns(ids, class_names, truth, labels_path)
+    return {"log_loss": log_loss(y, probs), "accuracy": topk_accuracy(y, probs, 1), "n_images": len(ids)}
+
+
+def truth_columns(
+    ids: Sequence[str], class_names: Sequence[str], truth: dict[str, str], labels_path: str | os.PathLike[str]
+) -> np.ndarray:
+    """The column of each row's true class (`truth`: id -> class name, read_labels), refusing a labels file with a
+    class the predictions lack or without a class for one of `ids`."""
     unknown = sorted(set(truth.values()) - set(class_names))
     if unknown:
         raise DataMismatchError(f"{labels_path}: classes not in the predictions' columns: {unknown[:5]}.")
+    missing = [i for i in ids if i not in truth]
+    if missing:
+        raise DataMismatchError(f"{labels_path}: no known class for {len(missing)} test images (e.g. {missing[0]}).")
     column = {name: j for j, name in enumerate(class_names)}
-    y = np.array([column[truth[i]] for i in ids])
-    return {"log_loss": log_loss(y, probs), "accuracy": topk_accuracy(y, probs, 1), "n_images": len(ids)}
+    return np.array([column[truth[i]] for i in ids])
 
 
 def submit(

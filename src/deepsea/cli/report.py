@@ -53,25 +53,22 @@ def _cmd_plot_final(a: argparse.Namespace) -> None:
 
 
 def _cmd_plot_calibration(a: argparse.Namespace) -> None:
+    from deepsea.report import reliability as rel
     from deepsea.report.plots import plot_reliability, plot_table
-    from deepsea.report.reliability import DEFAULT_PRECISION, load_stage, read_calibration, threshold_rows, write_rows
 
-    fitted, used, adopted = read_calibration(a.calibration)
-    valid, valid_after, class_names = load_stage(a.stage_valid, fitted, data=a.data)
-    panels = [("validation", valid.probs, valid_after.probs, valid.labels)]
-    test_after = None
-    if a.test_labels:
-        test, test_after, _ = load_stage(a.stage_test, fitted, test_labels=a.test_labels)
-        panels.append(("test (known labels)", test.probs, test_after.probs, test.labels))
+    fitted, used, adopted = rel.read_calibration(a.calibration)
+    valid, class_names = rel.load_stage(a.stage_valid, data=a.data)
+    test = rel.load_stage(a.stage_test, test_labels=a.test_labels)[0] if a.test_labels else None
+    panels = [("validation", valid.probs, rel.tempered(valid, fitted).probs, valid.labels)]
+    if test is not None:
+        panels.append(("test (known labels)", test.probs, rel.tempered(test, fitted).probs, test.labels))
     state = "used" if adopted else ("none" if not a.calibration else "fitted, not adopted")
     plot_reliability(panels, f"temperature {fitted:.2f} ({state})", a.out_png)
     # the thresholds classify would apply: fitted on the calibrated validation prediction, as the bundle holds it
-    valid_used, test_used = load_stage(a.stage_valid, used, data=a.data)[1], None
-    if a.test_labels:
-        test_used = load_stage(a.stage_test, used, test_labels=a.test_labels)[1]
-    precision = a.precision if a.precision is not None else DEFAULT_PRECISION
-    rows = threshold_rows(class_names, valid_used, test_used, precision)
-    write_rows(rows, a.out_thresholds)
+    valid_used, test_used = rel.tempered(valid, used), rel.tempered(test, used) if test is not None else None
+    precision = a.precision if a.precision is not None else rel.DEFAULT_PRECISION
+    rows = rel.threshold_rows(class_names, valid_used, test_used, precision)
+    rel.write_rows(rows, a.out_thresholds)
     setting = "classify.precision" if a.precision is not None else "classify.precision is null; shown"
     plot_table(a.out_thresholds, f"unclassified thresholds at precision {precision:g} ({setting})",
                a.out_thresholds_png)  # fmt: skip

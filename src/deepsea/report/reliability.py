@@ -20,10 +20,9 @@ import numpy as np
 
 from deepsea.blending.adoption import labels_of
 from deepsea.blending.calibration import class_thresholds, temper
-from deepsea.blending.submission import read_labels
-from deepsea.errors import DataMismatchError
+from deepsea.blending.submission import read_labels, truth_columns
 from deepsea.io import atomic_path, read_json
-from deepsea.predictions import Predictions, average
+from deepsea.predictions import average
 
 log = logging.getLogger(__name__)
 
@@ -97,26 +96,22 @@ def _share(part: int, whole: int) -> float | str:
 
 
 def load_stage(
-    paths: Sequence[str], temperature: float, *, data: str | None = None, test_labels: str | None = None
-) -> tuple[Labelled, Labelled, list[str]]:
-    """(before, after calibration, class names) of the stage's prediction, labelled from the packed training data
-    (validation) or the true test labels."""
+    paths: Sequence[str], *, data: str | None = None, test_labels: str | None = None
+) -> tuple[Labelled, list[str]]:
+    """(the stage's prediction with its labels, class names): labelled from the packed training data (validation)
+    or the true test labels."""
     averaged = average(paths)
     if data is not None:
         labels = labels_of(averaged, data, "plot-calibration")
     else:
-        labels = _test_labels(averaged, str(test_labels))
-    probs = averaged.probs.astype(np.float64)
-    return Labelled(probs, labels), Labelled(temper(probs, temperature), labels), averaged.class_names
+        truth = read_labels(str(test_labels))
+        labels = truth_columns(averaged.ids, averaged.class_names, truth, str(test_labels))
+    return Labelled(averaged.probs.astype(np.float64), labels), averaged.class_names
 
 
-def _test_labels(predicted: Predictions, labels_path: str) -> np.ndarray:
-    truth = read_labels(labels_path)
-    column = {name: j for j, name in enumerate(predicted.class_names)}
-    missing = [i for i in predicted.ids if truth.get(i) not in column]
-    if missing:
-        raise DataMismatchError(f"{labels_path}: no known class for {len(missing)} test images (e.g. {missing[0]}).")
-    return np.array([column[truth[i]] for i in predicted.ids])
+def tempered(labelled: Labelled, temperature: float) -> Labelled:
+    """The same images with their probabilities tempered by T (calibration.temper)."""
+    return Labelled(temper(labelled.probs, temperature), labelled.labels)
 
 
 def read_calibration(path: str | os.PathLike[str] | None) -> tuple[float, float, bool]:
