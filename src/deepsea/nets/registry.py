@@ -105,7 +105,7 @@ def pretrained(
         raise ValueError("weights must be imagenet, none or the path of a weights file")
     if not 0 <= backbone_lr <= 1:
         raise ValueError(f"backbone_lr {backbone_lr} must be in [0, 1] (a fraction of the head's learning rate)")
-    return ResNet(BACKBONES[backbone], n_classes, input_size, dropout=dropout, backbone_lr=backbone_lr)
+    return ResNet(backbone, n_classes, input_size, weights=weights, dropout=dropout, backbone_lr=backbone_lr)
 
 
 # Every family row is `build_family` with the row bound; its remaining keyword parameters are what `params:` accepts.

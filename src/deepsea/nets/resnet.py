@@ -96,15 +96,25 @@ def _stage(
 
 
 class ResNet(nn.Module):
-    """A ResNet over one grey input channel with a new `n_classes` head; `backbone_lr` scales the learning rate of
-    everything but the head (discriminative fine-tuning: the pretrained layers move less than the new head)."""
+    """A ResNet (`backbone`, a BACKBONES name) over one grey input channel with a new `n_classes` head;
+    `backbone_lr` scales the learning rate of everything but the head (discriminative fine-tuning: the pretrained
+    layers move less than the new head). `weights` says where training starts from (imagenet, a file, none: read by
+    nets/pretrained_weights.py when training starts); it is recorded, never loaded here."""
 
     def __init__(
-        self, shape: ResNetShape, n_classes: int, input_size: int, *, dropout: float = 0.0, backbone_lr: float = 1.0
+        self,
+        backbone: str,
+        n_classes: int,
+        input_size: int,
+        *,
+        weights: str = "none",
+        dropout: float = 0.0,
+        backbone_lr: float = 1.0,
     ) -> None:
         super().__init__()
+        shape = BACKBONES[backbone]
         self.inputs = [InputSpec(input_size)]
-        self.backbone_lr = backbone_lr
+        self.backbone, self.weights, self.backbone_lr = backbone, weights, backbone_lr
         self.conv1 = nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.act1 = nn.ReLU(inplace=True)

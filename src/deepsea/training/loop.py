@@ -157,8 +157,7 @@ def _build_run(
     ).to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # NHWC, as predict.py: oneDNN and cuDNN convolve it faster
     norm = Normalisation.fit(train_set, model.inputs[0])
     if isinstance(model, ResNet):  # a pretrained entry starts from its backbone's weights (none: from scratch)
-        p = settings.params
-        load_pretrained(model, p.get("weights", "imagenet"), p.get("backbone", "resnet18"), f"models.{settings.name}")
+        load_pretrained(model, model.weights, model.backbone, f"models.{settings.name}")
     if preinit_path is not None:
         copy_early_layers(model, preinit_path, settings)
     pool = load_pseudo_label_pool(settings, pseudo_labels, data.class_names)
