@@ -80,8 +80,8 @@ def config_reference(schema: dict[str, Any]) -> str:
         lines = [f"## `{key}`", ""]
         if spec.get("description") and (spec.get("properties") or spec.get("additionalProperties")):
             lines += [_text(spec["description"]), ""]
-        body = [row for row in _rows({**spec, "description": ""}, key)] if spec.get("properties") else []
-        body = body or list(_rows(spec, key))
+        # a section's own description is its paragraph above, not a row (a key without sub-keys is its only row)
+        body = _rows({**spec, "description": ""} if spec.get("properties") else spec, key)
         lines += ["| key | type | default | what it does |", "|---|---|---|---|", *body, ""]
         sections.append("\n".join(lines))
     model = schema.get("$defs", {}).get("model")
