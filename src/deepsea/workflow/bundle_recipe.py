@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from deepsea.workflow import paths
-from deepsea.workflow.runs import Config, fixed_final_weights, fold_runs, kfold
+from deepsea.workflow.runs import Config, calibrated, fixed_final_weights, fold_runs, kfold
 
 
 def _entry_names(config: Config) -> list[str]:
@@ -49,9 +49,9 @@ def _run(run: str, chosen_by_entry: bool) -> dict[str, str | None]:
     }
 
 
-def _validation(source: str, with_pl: bool, calibrated: bool) -> dict[str, str] | None:
+def _validation(source: str, with_pl: bool, with_temperature: bool) -> dict[str, str] | None:
     """The submission's stage on the validation images: calibrated where the workflow calibrates it."""
-    if calibrated:
+    if with_temperature:
         stage = paths.CALIBRATED
     elif source == "models":
         return None
@@ -72,7 +72,7 @@ def bundle_recipe(config: Config, shard_runs: dict[str, list[str]]) -> dict[str,
     }
     runs = {run: _run(run, kfold(config)) for entry in entries.values() for run in entry["members"]}
     runs |= {run: _run(run, False) for entry in pseudo_labels.values() for run in entry["runs"]}
-    calibrated = config["calibration"] == "temperature"
+    with_temperature = calibrated(config)
     final_weights: Any = None
     if with_pl:
         final_weights = paths.FINAL_BLEND if pseudo["final_weight"] == "fit" else fixed_final_weights(config)
@@ -85,11 +85,11 @@ def bundle_recipe(config: Config, shard_runs: dict[str, list[str]]) -> dict[str,
         else None,
         "pseudo_labels": pseudo_labels,
         "final_weights": final_weights,
-        "temperature": paths.CALIBRATION if calibrated else None,  # applied last, to the stage's prediction
+        "temperature": paths.CALIBRATION if with_temperature else None,  # applied last, to the stage's prediction
         "features": {key: config["features"][key] for key in ("groups", "haralick_levels")},
         # the submission's stage on the validation images, with their labels: what thresholds and adjusted
         # counts are fitted on when classifying (none for an average of submission.models, never made for them)
-        "validation": _validation(source, with_pl, calibrated),
+        "validation": _validation(source, with_pl, with_temperature),
         "train_report": paths.TRAIN_REPORT,
         "submission": {"class_order": config["submission"]["class_order"]},
         # the config it came from, but the classify section: a new folder to classify must not remake the bundle

@@ -195,7 +195,7 @@ class Plan:
 
     def calibrated(self) -> bool:
         """True when the submission stage's prediction is calibrated (fit_calibration, calibrate)."""
-        return self.config["calibration"] == "temperature"
+        return runs.calibrated(self.config)
 
     def calibration_inputs(self) -> dict[str, list[str]]:
         """What the temperature is fitted on: the stage's validation prediction and, to rebuild it without the

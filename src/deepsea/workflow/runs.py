@@ -21,6 +21,12 @@ Config = Mapping[str, Any]
 Runs = dict[str, dict[str, Any]]
 
 
+def calibrated(config: Config) -> bool:
+    """Whether the submission stage's prediction is calibrated (fit_calibration, calibrate) before it is submitted
+    and bundled."""
+    return config["calibration"] == "temperature"
+
+
 def kfold(config: Config) -> bool:
     """Whether the config's scheme is k-fold (every entry trained once per fold) rather than one hold-out split."""
     return config["splits"].get("scheme", "holdout") == "kfold"
