@@ -54,7 +54,7 @@ lint: install  ## ruff, mypy, snakefmt and snakemake --lint
 
 docs: install  ## remake docs/configuration.md (from the config schema) and docs/rulegraph.png (from the Snakefile)
 	$(BIN)/deepsea config-docs --schema workflow/schemas/config.schema.yaml --out docs/configuration.md
-	$(BIN)/snakemake --rulegraph -- final_submission > docs/rulegraph.dot
+	$(BIN)/snakemake --dag -- final_submission > docs/rulegraph.dot
 	$(BIN)/deepsea plot-rulegraph --dot docs/rulegraph.dot --out docs/rulegraph.png
 	rm docs/rulegraph.dot
 

@@ -1,7 +1,8 @@
-"""The documentation stays true: the configuration reference is what the schema makes, every link points at a file
-that exists, the README stays a short guide, and every `snakemake` and `deepsea` command in the README's and
-docs/usage.md's bash blocks runs (a dry run, or `--help` with every flag it uses), unless listed below with why.
-A renamed target, rule, profile, preset, subcommand or flag breaks a test here."""
+"""The documentation stays true: the configuration reference is what the schema makes, the rule picture is laid out
+the same whatever snakemake's numbering, every link points at a file that exists, the README stays a short guide,
+and every `snakemake` and `deepsea` command in the README's and docs/usage.md's bash blocks runs (a dry run, or
+`--help` with every flag it uses), unless listed below with why. A renamed target, rule, profile, preset, subcommand
+or flag breaks a test here."""
 
 from __future__ import annotations
 
@@ -92,3 +93,25 @@ def test_a_documented_command_runs(guide: str, command: str, tmp_path: Path) -> 
     args = [w.replace("/data/new_sample", str(sample)) for w in words[1:]]
     result = _snakemake(workdir, *([] if "-n" in args else ["-n"]), *args)
     assert result.returncode == 0, f"{guide}: {command}\n{result.stderr[-3000:]}"
+
+
+def _dot(jobs: dict[int, str], edges: list[tuple[int, int]]) -> str:
+    nodes = "".join(f'\t{k}[label = "{label}", color = "0.1 0.6 0.85"];\n' for k, label in jobs.items())
+    return "digraph snakemake_dag {\n" + nodes + "".join(f"\t{a} -> {b}\n" for a, b in edges) + "}\n"
+
+
+def test_the_rule_picture_places_a_reused_rule_where_it_is_first_needed_whatever_the_numbering() -> None:
+    """predict_tta serves the convnets and, later, the pseudo-label model: a cycle between rules, none between
+    jobs. It sits below train, not below the pseudo-label training, and renumbering or reordering the jobs (as
+    snakemake does from run to run) changes nothing."""
+    from deepsea.report.rulegraph import layers, parse_dot
+
+    jobs = {1: "train\\nmodel: a", 2: "predict_tta\\nmodel: a", 3: "ensemble", 4: "train_pl",
+            5: "predict_tta\\nmodel: pl", 6: "blend"}  # fmt: skip
+    edges = [(1, 2), (2, 3), (3, 4), (4, 5), (3, 6), (5, 6)]
+    rows, rule_edges = layers(*parse_dot(_dot(jobs, edges)))
+    assert rows == [["train"], ["predict_tta"], ["ensemble"], ["train_pl"], ["blend"]]
+    assert ("train_pl", "predict_tta") in rule_edges and ("predict_tta", "predict_tta") not in rule_edges
+    renumbered = {k + 10: label for k, label in reversed(list(jobs.items()))}
+    again = layers(*parse_dot(_dot(renumbered, [(a + 10, b + 10) for a, b in reversed(edges)])))
+    assert again == (rows, rule_edges)

@@ -171,8 +171,8 @@ def _add_config_docs(add: AddCommand) -> None:
     p.add_argument("--schema", default="workflow/schemas/config.schema.yaml", help="the config schema (YAML)")
     p.add_argument("--out", default="docs/configuration.md", help="Markdown page to write")
 
-    p = add("plot-rulegraph", _cmd_plot_rulegraph, "draw `snakemake --rulegraph` output as a PNG (no Graphviz)")
-    p.add_argument("--dot", required=True, help="the DOT text snakemake --rulegraph printed")
+    p = add("plot-rulegraph", _cmd_plot_rulegraph, "draw the rules of `snakemake --dag` output as a PNG (no Graphviz)")
+    p.add_argument("--dot", required=True, help="the DOT text snakemake --dag (or --rulegraph) printed")
     p.add_argument("--out", required=True, help="PNG to write")
 
 
