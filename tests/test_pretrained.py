@@ -89,7 +89,7 @@ def test_imagenet_without_network_names_both_fixes(monkeypatch: pytest.MonkeyPat
         raise OSError("no route to huggingface.co")
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
-    model = build_model("pretrained", 4, 64, {"weights": "imagenet"})
+    model = build_model("pretrained", 4, 64, {"backbone": "resnet18", "weights": "imagenet"})
     with pytest.raises(ConfigError) as caught:
         load_pretrained(model, "imagenet", "resnet18", WHERE)
     message = str(caught.value)
@@ -105,18 +105,20 @@ def test_unknown_backbones_and_bad_rates_are_refused() -> None:
     assert [nearest_input_size("pretrained", {}, w) for w in (40, 80, 100)] == [64, 64, 96]  # 32 px steps
 
 
-def test_the_backbone_learns_at_a_fraction_of_the_heads_rate() -> None:
+@pytest.mark.parametrize(("backbone", "head_name"), [("resnet18", "fc"), ("efficientnet_lite0", "_fc")])
+def test_the_backbone_learns_at_a_fraction_of_the_heads_rate(backbone: str, head_name: str) -> None:
     settings = load_model_settings(json.dumps({
         "name": "tuned", "architecture": "pretrained", "input_size": 64,
-        "params": {"weights": "none", "backbone_lr": 0.1}, "train": {"steps": 100, "learning_rate": 0.01},
+        "params": {"backbone": backbone, "weights": "none", "backbone_lr": 0.1},
+        "train": {"steps": 100, "learning_rate": 0.01},
     }))  # fmt: skip
     model = build_model("pretrained", 4, 64, dict(settings.params))
     optimizer = make_optimizer(settings, model)
-    backbone, head = optimizer.param_groups
-    assert {id(p) for p in head["params"]} == {id(p) for p in model.fc.parameters()}
-    assert len(backbone["params"]) + len(head["params"]) == len(list(model.parameters()))
-    assert (backbone["lr_scale"], head["lr_scale"]) == (0.1, 1.0)
-    assert learning_rate(settings, 0) * backbone["lr_scale"] == pytest.approx(0.001)
+    backbone_group, head = optimizer.param_groups
+    assert {id(p) for p in head["params"]} == {id(p) for p in getattr(model, head_name).parameters()}
+    assert len(backbone_group["params"]) + len(head["params"]) == len(list(model.parameters()))
+    assert (backbone_group["lr_scale"], head["lr_scale"]) == (0.1, 1.0)
+    assert learning_rate(settings, 0) * backbone_group["lr_scale"] == pytest.approx(0.001)
 
 
 def test_fine_tuning_lowers_the_training_loss_and_the_model_file_stands_alone(

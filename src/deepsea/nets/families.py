@@ -13,7 +13,7 @@ from typing import Any
 from deepsea.errors import ConfigError
 
 PLAIN_WIDTHS = (16, 32, 64)  # the plain net's default conv widths, one pooled block each
-PRETRAINED_DOWNSAMPLING = 5  # the pretrained ResNets (nets/resnet.py): stride-2 stem, max-pooling, 3 strided stages
+PRETRAINED_DOWNSAMPLING = 5  # ResNets and EfficientNet-Lites: five stride-2 steps (input 32x the last map)
 
 # The 13-layer model of the Deep Sea blog post's table: conv widths per stage, each stage ending in 3x3s2 max-pooling.
 CONVROLL4 = ((32, 16), (64, 32), (128, 128, 64), (256, 256, 128))
@@ -91,10 +91,12 @@ def pooled_stages(architecture: str, params: dict[str, Any]) -> int:
     """How many 3x3 stride-2 poolings the main stream applies (a `depth` keeps that many stages, all pooled)."""
     if architecture == "plain":
         return len(params.get("widths", PLAIN_WIDTHS))
-    if architecture == "pretrained":
+    if architecture in ("pretrained", "probe"):
         return PRETRAINED_DOWNSAMPLING
     if architecture not in FAMILY:
-        raise ConfigError(f"architecture: unknown '{architecture}'. Known: {sorted(['plain', 'pretrained', *FAMILY])}.")
+        raise ConfigError(
+            f"architecture: unknown '{architecture}'. Known: {sorted(['plain', 'pretrained', 'probe', *FAMILY])}."
+        )
     family = FAMILY[architecture]
     depth = params.get("depth", 0)
     if depth:

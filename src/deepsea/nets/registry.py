@@ -19,11 +19,14 @@ from typing import Any
 from deepsea.data.augment import InputSpec
 from deepsea.errors import ConfigError
 from deepsea.nets.cyclic_net import CyclicConvNet, NetSpec, StreamSpec
+from deepsea.nets.efficientnet_lite import SCALING, EfficientNetLite
 from deepsea.nets.families import FAMILY, PLAIN_WIDTHS, Family
 from deepsea.nets.plain import PlainConvNet
 from deepsea.nets.resnet import BACKBONES, ResNet
 
-Network = CyclicConvNet | PlainConvNet | ResNet  # what build_model returns: an nn.Module with `inputs`, its input specs
+Network = CyclicConvNet | PlainConvNet | ResNet | EfficientNetLite  # an nn.Module with `inputs`, its input specs
+PRETRAINED_NETS = (ResNet, EfficientNetLite)  # networks that start from a backbone's weights and have param_groups
+PRETRAINED_BACKBONES = sorted(BACKBONES) + sorted(SCALING)
 
 
 def _widths(stages: tuple[tuple[int, ...], ...], width: float, depth: int) -> tuple[tuple[int, ...], ...]:
@@ -92,26 +95,54 @@ def pretrained(
     n_classes: int,
     input_size: int,
     *,
-    backbone: str = "resnet18",
+    backbone: str = "efficientnet_lite0",
     weights: str = "imagenet",
     backbone_lr: float = 0.1,
-    dropout: float = 0.0,
-) -> ResNet:
-    """A pretrained backbone with a new head (nets/resnet.py); `weights` (imagenet, a file, none) are loaded when
-    training starts (nets/pretrained_weights.py), never when a trained model file is read."""
-    if backbone not in BACKBONES:
-        raise ValueError(f"backbone '{backbone}' is not one of {sorted(BACKBONES)}")
-    if not isinstance(weights, str) or not weights:
-        raise ValueError("weights must be imagenet, none or the path of a weights file")
+    dropout: float = 0.2,
+) -> ResNet | EfficientNetLite:
+    """A pretrained backbone with a new head (nets/resnet.py, nets/efficientnet_lite.py), fine-tuned; `weights`
+    (imagenet, a file, none) are loaded when training starts (nets/pretrained_weights.py), never when a trained
+    model file is read."""
+    _check_pretrained(backbone, weights)
     if not 0 <= backbone_lr <= 1:
         raise ValueError(f"backbone_lr {backbone_lr} must be in [0, 1] (a fraction of the head's learning rate)")
-    return ResNet(backbone, n_classes, input_size, weights=weights, dropout=dropout, backbone_lr=backbone_lr)
+    net = ResNet if backbone in BACKBONES else EfficientNetLite
+    return net(backbone, n_classes, input_size, weights=weights, dropout=dropout, backbone_lr=backbone_lr)
+
+
+def probe(
+    n_classes: int,
+    input_size: int,
+    *,
+    backbone: str = "efficientnet_lite0",
+    weights: str = "imagenet",
+    train_views: int = 4,
+) -> EfficientNetLite:
+    """A linear probe: the frozen pretrained backbone's pooled features and a logistic regression fitted on them
+    (training/probe.py), held as the network's new head so it predicts, TTAs and bundles like any model.
+    `train_views`: augmented views of every training image fitted on beside its centre view."""
+    _check_pretrained(backbone, weights)
+    if backbone not in SCALING:
+        raise ValueError(f"a probe's backbone is one of {sorted(SCALING)}, got '{backbone}'")
+    if train_views < 0:
+        raise ValueError(f"train_views {train_views} must be 0 (the centre view only) or more")
+    net = EfficientNetLite(backbone, n_classes, input_size, weights=weights, dropout=0.0, backbone_lr=0.0)
+    net.train_views = train_views
+    return net
+
+
+def _check_pretrained(backbone: str, weights: str) -> None:
+    if backbone not in PRETRAINED_BACKBONES:
+        raise ValueError(f"backbone '{backbone}' is not one of {PRETRAINED_BACKBONES}")
+    if not isinstance(weights, str) or not weights:
+        raise ValueError("weights must be imagenet, none or the path of a weights file")
 
 
 # Every family row is `build_family` with the row bound; its remaining keyword parameters are what `params:` accepts.
 ARCHITECTURES: dict[str, Callable[..., Network]] = {
     "plain": plain,
     "pretrained": pretrained,
+    "probe": probe,
     **{name: functools.partial(build_family, family) for name, family in FAMILY.items()},
 }
 

@@ -33,11 +33,12 @@ from deepsea.data.splits import Split
 from deepsea.device import resolve_device
 from deepsea.errors import DeepseaError, NonFiniteError
 from deepsea.io import atomic_path, read_json
+from deepsea.nets.efficientnet_lite import EfficientNetLite
 from deepsea.nets.pretrained_weights import load_pretrained
-from deepsea.nets.registry import Network, build_model
-from deepsea.nets.resnet import ResNet
+from deepsea.nets.registry import PRETRAINED_NETS, Network, build_model
 from deepsea.training.checkpoint import Checkpoint, sigterm_requests_stop, training_fingerprint
 from deepsea.training.model_file import copy_early_layers, save_model
+from deepsea.training.probe import fit_probe
 from deepsea.training.pseudo_labels import (
     PseudoLabelBatches,
     PseudoLabelInputs,
@@ -66,7 +67,7 @@ def make_optimizer(settings: ModelSettings, model: nn.Module) -> torch.optim.Opt
     """SGD with Nesterov momentum (or Adam) over the model's parameter groups where it defines them (a pretrained
     backbone's `lr_scale` below its new head's: nets/resnet.py), else over all its parameters."""
     t = settings.train
-    groups = model.param_groups() if isinstance(model, ResNet) else [{"params": list(model.parameters())}]
+    groups = model.param_groups() if isinstance(model, PRETRAINED_NETS) else [{"params": list(model.parameters())}]
     if t.optimizer == "adam":
         return torch.optim.Adam(groups, lr=t.learning_rate, weight_decay=t.weight_decay)
     return torch.optim.SGD(groups, lr=t.learning_rate, momentum=t.momentum, nesterov=True, weight_decay=t.weight_decay)
@@ -156,8 +157,10 @@ def _build_run(
         settings.architecture, len(data.class_names), settings.pixels, settings.params, f"models.{settings.name}"
     ).to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]  # NHWC, as predict.py: oneDNN and cuDNN convolve it faster
     norm = Normalisation.fit(train_set, model.inputs[0])
-    if isinstance(model, ResNet):  # a pretrained entry starts from its backbone's weights (none: from scratch)
+    if isinstance(model, PRETRAINED_NETS):  # a pretrained entry starts from its backbone's weights (none: scratch)
         load_pretrained(model, model.weights, model.backbone, f"models.{settings.name}")
+    if isinstance(model, EfficientNetLite):  # it undoes the data's standardisation to see ImageNet's input scale
+        model.set_input_normalisation(norm.mean, norm.std)
     if preinit_path is not None:
         copy_early_layers(model, preinit_path, settings)
     pool = load_pseudo_label_pool(settings, pseudo_labels, data.class_names)
@@ -315,6 +318,9 @@ def train(
         pseudo_labels=pseudo_labels,
     )  # fmt: skip
     settings, t = run.settings, run.settings.train  # the length resolved for the data (epochs -> steps)
+    if settings.architecture == "probe":
+        _fit_probe(run, Path(out_model), out_log)
+        return
     balanced_steps = round(t.balanced_until * t.steps)
     keep_at = set(snapshot_steps(t.steps, t.snapshots, t.snapshot_from)[:-1])  # the last: the final model
     _log_plan(run, balanced_steps, keep_at)
@@ -350,6 +356,22 @@ def train(
     save_model(out_model, run.model, settings, run.norm, run.class_names, steps=t.steps, snapshots=progress.snapshots)
     run.checkpoint.remove()
     log.info("model %s trained in %.0f s -> %s", settings.name, time.monotonic() - began, out_model)
+
+
+def _fit_probe(run: _Run, out_model: Path, out_log: str | os.PathLike[str]) -> None:
+    """A linear probe is fitted, not trained by steps (training/probe.py); its log has one row, as a model
+    evaluated once at the end."""
+    assert isinstance(run.model, EfficientNetLite)
+    began = time.monotonic()
+    s = run.settings
+    fit = fit_probe(
+        run.model, run.train_set, run.norm, run.device, s.augmentation, s.params.get("train_views", 4), s.seed
+    )
+    valid_loss, valid_acc = evaluate_centre(run.model, run.valid_set, run.norm, run.device)
+    seconds = round(time.monotonic() - began, 1)
+    write_log(out_log, [[1, 1.0, 0.0, fit.train_loss, round(fit.train_accuracy, 4), valid_loss, valid_acc, seconds]])
+    save_model(out_model, run.model, s, run.norm, run.class_names, steps=1)
+    log.info("model %s (linear probe) fitted in %.0f s -> %s", s.name, seconds, out_model)
 
 
 def write_log(path: str | os.PathLike[str], rows: list[list[Any]]) -> None:
