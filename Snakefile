@@ -1,8 +1,11 @@
 # deepsea: the Deep Sea NDSB solution as one Snakemake DAG. Run: snakemake --cores N final_submission
 from snakemake.utils import min_version, validate
 
+from snakemake.logging import logger
+
 from deepsea.workflow import paths
 from deepsea.workflow.config import replace_named_sections
+from deepsea.workflow.data_size import apply_data_size
 
 min_version("9.0")
 
@@ -16,6 +19,11 @@ replace_named_sections(config, workflow.overwrite_configfiles)
 
 
 validate(config, paths.SCHEMA)
+
+
+# splits.scheme: auto becomes kfold or holdout from the number of training images (deepsea/workflow/data_size.py)
+for note in apply_data_size(config):
+    logger.info(note)
 
 
 report: "workflow/report/workflow.rst"

@@ -206,8 +206,8 @@ def test_a_kfold_bundle_reproduces_its_submission(tmp_path: Path) -> None:
     chosen for the entry): the tiny DAG with 2 folds, its bundle, the test folder classified as submitted."""
     workdir = _workdir(tmp_path / "wf")
     tiny = (workdir / "tiny.yaml").read_text()
-    assert "    bags: [1, 2]\n" in tiny  # under kfold the folds are an entry's bag
-    (workdir / "kfold.yaml").write_text(tiny.replace("    bags: [1, 2]\n", "") + "splits: {scheme: kfold, folds: 2}\n")
+    assert "    bags: [1, 2]\n" in tiny  # under kfold the folds are an entry's bag: the bags are not trained
+    (workdir / "kfold.yaml").write_text(tiny.replace("splits: {scheme: holdout}", "splits: {scheme: kfold, folds: 2}"))
     result = _snakemake(workdir, "--cores", "2", "--configfile", "kfold.yaml", "--", "final_submission", timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
     recipe = json.loads((workdir / "results/bundle/bundle.json").read_text())

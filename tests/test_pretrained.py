@@ -145,6 +145,7 @@ def test_fine_tuning_lowers_the_training_loss_and_the_model_file_stands_alone(
 
 TUNED_DAG = """
 demo: {{n_train: 150, n_test: 40, classes: 4, seed: 1}}
+splits: {{scheme: holdout}}
 tta: {{views: 4}}
 models:
   tuned:

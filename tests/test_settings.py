@@ -16,7 +16,7 @@ SCHEMA = Path(__file__).parents[1] / "workflow" / "schemas" / "config.schema.yam
 # Keys added after results existed: no `default:` in the schema, because a filled-in default would change every
 # model's params (`model_settings_json`) and make Snakemake retrain existing results; the description names it.
 # The training length too: a schema default for either of steps and epochs would make every config give both.
-LATE = {"balanced_until", "snapshots", "snapshot_from", "steps", "epochs"}
+LATE = {"balanced_until", "snapshots", "snapshot_from", "steps", "epochs", "min_steps"}
 
 
 def _defaults(cls) -> dict:

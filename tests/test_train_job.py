@@ -93,7 +93,9 @@ def test_trained_by_hand_equals_the_rules_model(tmp_path: Path) -> None:
     member, pre-initialised from the workflow's model) has the bytes of the one the rule trained; trained over the
     workflow's model file with other weights, what was made from it is out of date for Snakemake."""
     workdir = _workflow(tmp_path)
-    (workdir / "pre.yaml").write_text(PREINIT + "demo: {n_train: 150, n_test: 40, classes: 4, seed: 1}\n")
+    (workdir / "pre.yaml").write_text(
+        PREINIT + "demo: {n_train: 150, n_test: 40, classes: 4, seed: 1}\nsplits: {scheme: holdout}\n"
+    )
     result = _deepsea(workdir, "train", "--config", "pre.yaml", "--model", "deep")
     assert result.returncode == 2
     assert (

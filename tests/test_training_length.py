@@ -17,7 +17,13 @@ from deepsea.data.splits import Split
 from deepsea.errors import ConfigError
 from deepsea.io import read_json
 from deepsea.training.model_file import load_model
-from deepsea.training.settings import DEFAULT_EPOCHS, ModelSettings, TrainSettings, load_model_settings
+from deepsea.training.settings import (
+    DEFAULT_EPOCHS,
+    DEFAULT_MIN_STEPS,
+    ModelSettings,
+    TrainSettings,
+    load_model_settings,
+)
 
 
 def _settings(**train: float) -> ModelSettings:
@@ -34,15 +40,18 @@ _CASES = [
 def test_epochs_become_the_fewest_steps_that_pass_over_the_images_that_often(
     epochs: float, images: int, batch: int
 ) -> None:
-    resolved = _settings(epochs=epochs, batch_size=batch).with_steps(images).train
+    resolved = _settings(epochs=epochs, batch_size=batch, min_steps=0).with_steps(images).train
     assert resolved.steps * batch >= epochs * images  # at least that many passes ...
     assert (resolved.steps - 1) * batch < epochs * images or resolved.steps == 1  # ... and not a step more
     assert resolved.epochs == epochs  # the model file records what it was asked for
+    floored = _settings(epochs=epochs, batch_size=batch).with_steps(images).train
+    assert floored.steps == max(DEFAULT_MIN_STEPS, resolved.steps)  # the floor: a small set trains long enough
 
 
 def test_the_demos_length_in_epochs_and_the_default() -> None:
     assert _settings(epochs=27).with_steps(720).train.steps == 608  # the demo: 720 training images, 32 a batch
     assert _settings().with_steps(720).train.steps == math.ceil(DEFAULT_EPOCHS * 720 / 32)  # neither given
+    assert _settings(epochs=27).with_steps(70).train.steps == DEFAULT_MIN_STEPS  # a small set: the floor
 
 
 def test_steps_stay_steps_whatever_the_data() -> None:
@@ -64,7 +73,7 @@ def test_a_steps_config_is_serialised_as_before_epochs_existed() -> None:
     assert hashlib.sha256(text.encode()).hexdigest() == (
         "0a54067ea72fac7f20f299d5ea882cbfb5f83a5f838a5688b7a19f355024208f"
     )
-    assert set(TrainSettings().__dataclass_fields__) - set(json.loads(text)["train"]) == {"epochs"}
+    assert set(TrainSettings().__dataclass_fields__) - set(json.loads(text)["train"]) == {"epochs", "min_steps"}
 
 
 def test_a_model_trained_for_epochs_records_its_steps(tiny_packed, tmp_path: Path) -> None:
@@ -75,7 +84,7 @@ def test_a_model_trained_for_epochs_records_its_steps(tiny_packed, tmp_path: Pat
         "architecture": "plain",
         "input_size": 16,
         "params": {"widths": [4, 8], "dense": 8},
-        "train": {"epochs": 2.5, "batch_size": 16, "workers": 0, "eval_every": 5},
+        "train": {"epochs": 2.5, "min_steps": 0, "batch_size": 16, "workers": 0, "eval_every": 5},
     }
     model_path = train_tiny(settings, tiny_packed, tmp_path)
     _, trained, _, _ = load_model(model_path, "cpu")

@@ -47,6 +47,7 @@ DEMO_ARGS = ["--cores", "2", "--rerun-incomplete", "final_submission"]  # --reru
 COMPARED = ("splits", "features", "predictions", "fused", "ensemble", "pseudo_labels", "final", "submission")
 TINY_CONFIG = """
 demo: {n_train: 150, n_test: 40, classes: 4, seed: 1}
+splits: {scheme: holdout}  # auto would take k-fold for 150 images: these tests check the hold-out DAG
 threads: {pack: 2, train: 1, predict: 2}  # a TTA worker process (the demo's predict threads are 1: no worker)
 tta: {views: 10}
 fusion: {copies: 2, epochs: 5}

@@ -39,14 +39,18 @@ class Adoption:
 
     simple: str = "uniform"  # what the simple choice is
     candidate: str = "the fitted blend"  # what competes with it
+    min_images: int = 0  # fewer images than this: the simple choice, whatever the gain
 
     @property
     def reason(self) -> str:
-        verdict = "more" if self.adopted == "fitted" else "not more"
+        clear = self.gain > 0 and self.gain > self.min_gain_se * self.gain_se
+        verdict = "more" if clear else "not more"
         simple = "the uniform one" if self.simple == "uniform" else self.simple
+        few = f"; too few images to decide (fewer than {self.min_images})" if self.images < self.min_images else ""
         return (
             f"{self.adopted}: {self.candidate} gains {self.gain:+.4f} log loss over {simple} on {self.images} "
-            f"images it was not fitted on, {verdict} than {self.min_gain_se:g} x its standard error {self.gain_se:.4f}"
+            f"images it was not fitted on, {verdict} than {self.min_gain_se:g} x its standard error "
+            f"{self.gain_se:.4f}{few}"
         )
 
     def to_json(self) -> dict[str, object]:
@@ -61,13 +65,15 @@ def adopt_if_better(
     simple: str = "uniform",
     *,
     candidate: str = "the fitted blend",
+    min_images: int = 0,
 ) -> Adoption:
     """Compare the fitted blend's (out-of-fold) probabilities with the simple choice's (`uniform`, named `simple`)
-    on the same labelled images; `candidate` names the fitted one in the reason."""
+    on the same labelled images; `candidate` names the fitted one in the reason. On fewer than `min_images` images
+    the simple choice stands whatever the gain (a standard error from a dozen images is itself noise)."""
     fitted_losses, uniform_losses = image_log_losses(labels, fitted), image_log_losses(labels, uniform)
     gain = float(np.mean(uniform_losses - fitted_losses)) if len(labels) else 0.0
     se = paired_standard_error(uniform_losses, fitted_losses)
-    better = gain > 0 and gain > min_gain_se * se
+    better = gain > 0 and gain > min_gain_se * se and len(labels) >= min_images
     return Adoption(
         adopted="fitted" if better else simple,
         fitted_log_loss=float(np.mean(fitted_losses)) if len(labels) else float("nan"),
@@ -78,6 +84,7 @@ def adopt_if_better(
         images=int(len(labels)),
         simple=simple,
         candidate=candidate,
+        min_images=min_images,
     )
 
 

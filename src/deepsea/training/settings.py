@@ -32,6 +32,7 @@ class TrainSettings:
 
     steps: int = 0  # minibatches; 0: from epochs
     epochs: float = 0.0  # passes over the training images; 0 (and steps 0): DEFAULT_EPOCHS
+    min_steps: int = 600  # the fewest steps `epochs` resolves to (DEFAULT_MIN_STEPS): a small set trains long enough
     batch_size: int = 32
     learning_rate: float = 0.003
     lr_drops: tuple[float, ...] = (0.84, 0.95)
@@ -51,6 +52,7 @@ class TrainSettings:
 
 
 DEFAULT_EPOCHS = 30.0
+DEFAULT_MIN_STEPS = TrainSettings.min_steps  # 600: what 27 epochs of the demo's 720 images take (608 steps)
 AUTO_SIZE_RANGE = (31, 95)  # input_size auto: within the demo's inputs and the original's 95 px (cost: its square)
 
 
@@ -94,6 +96,8 @@ class ModelSettings:
         data = dataclasses.asdict(self)
         if not self.train.epochs:
             del data["train"]["epochs"]
+        if self.train.min_steps == DEFAULT_MIN_STEPS:  # as before the floor existed: the same model files
+            del data["train"]["min_steps"]
         return data
 
     def with_input_size(self, p75: float) -> ModelSettings:
@@ -123,12 +127,13 @@ class ModelSettings:
     def with_steps(self, train_images: int) -> ModelSettings:
         """These settings with the training length in steps, resolved from `epochs` for `train_images` training
         images (each step is `batch_size` images: a pseudo-label model's batches mix test images in, so it passes
-        over its labelled images fewer times than `epochs` and costs what its base model costs)."""
+        over its labelled images fewer times than `epochs` and costs what its base model costs), and at least
+        `min_steps`: 27 epochs of 70 images are 60 steps, after which a convnet has learned next to nothing."""
         t = self.train
         if t.steps:
             return self
         epochs = t.epochs or DEFAULT_EPOCHS
-        steps = max(1, math.ceil(epochs * train_images / t.batch_size))
+        steps = max(1, t.min_steps, math.ceil(epochs * train_images / t.batch_size))
         return dataclasses.replace(self, train=dataclasses.replace(t, steps=steps, epochs=epochs))
 
     def to_json(self) -> str:

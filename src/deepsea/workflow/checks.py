@@ -10,7 +10,7 @@ from deepsea.errors import ConfigError
 from deepsea.inference.views import TTASettings, make_views
 from deepsea.records import from_dict
 from deepsea.training.settings import load_model_settings
-from deepsea.workflow.runs import Config, Runs, kfold, settings_json
+from deepsea.workflow.runs import Config, Runs, settings_json
 
 
 def _not_an_entry(key: str, name: str, config: Config) -> ConfigError:
@@ -24,11 +24,6 @@ def check_models(config: Config, convnet_runs: Runs, pseudo_label_runs: Runs) ->
         if source and (source not in config["models"] or source == name):
             raise ConfigError(
                 f"models.{name}.preinit: '{source}' is not another entry of `models` ({sorted(config['models'])})."
-            )
-        if kfold(config) and entry.get("bags"):
-            raise ConfigError(
-                f"models.{name}.bags: under splits.scheme: kfold an entry's fold models are its bag; remove `bags` "
-                "(or use splits.scheme: holdout)."
             )
         for seed in entry.get("bags", []):
             if f"{name}_bag{seed}" in config["models"]:

@@ -1,8 +1,9 @@
 """The workflow's config outside Snakemake, built exactly as the Snakefile builds it, for commands that take
 `--config` (`deepsea train --config my.yaml --model NAME`): the embedded config.yaml of the workflow folder, the
 user's files merged over it as `snakemake --configfile` merges them (named sections replaced: config.py), then
-validated by the workflow's JSON schema with its defaults filled in (Snakemake's own `validate`), then the cross-key
-checks (checks.py). The file names are the Snakefile's (paths.py)."""
+validated by the workflow's JSON schema with its defaults filled in (Snakemake's own `validate`), the settings that
+follow the data's size resolved (data_size.py), then the cross-key checks (checks.py). The file names are the
+Snakefile's (paths.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from deepsea.errors import ConfigError
 from deepsea.workflow import paths
 from deepsea.workflow.checks import check_config
 from deepsea.workflow.config import load_yaml, replace_named_sections
+from deepsea.workflow.data_size import apply_data_size
 from deepsea.workflow.runs import all_runs
 
 EMBEDDED = paths.CONFIG
@@ -42,5 +44,6 @@ def load_workflow_config(
         validate(config, str(workdir / SCHEMA))
     except WorkflowError as err:
         raise ConfigError(f"config ({', '.join(map(str, user_files)) or EMBEDDED}): {err}") from err
+    apply_data_size(config)
     check_config(config, *all_runs(config))
     return config
