@@ -1,9 +1,12 @@
-"""What a training step of a pretrained backbone costs, against the demo's best cyclic model, in one run.
+"""What a training step of a pretrained backbone and a linear probe's feature extraction cost, against the demo's
+best cyclic model's training step, in one run.
 
 Baseline: the demo's cr4_ds (config.yaml: cyclic roll/pool with a fixed 1/2-scale stream, width 0.375, 3 stages) at
-its 31 px. Measured: `architecture: pretrained` (ResNet-18 and ResNet-50) at 32, 64 and 128 px. Each is a forward,
-backward and SGD step on a batch of 32 random images, on CPU with `--threads` torch threads (the demo trains with
-1), and on CUDA too when present. Prints JSON: seconds per step and the ratio to the baseline's.
+its 31 px. Measured: `architecture: pretrained` (EfficientNet-Lite0, ResNet-18 and ResNet-50) at 32, 64 and 128 px:
+a forward, backward and SGD step on a batch of 32 random images; and `architecture: probe` (EfficientNet-Lite0):
+the frozen backbone's pooled features of a batch of 32 (inference, no gradient), in images per second and as
+seconds per 32 images against the baseline's step. On CPU with `--threads` torch threads (the demo trains with 1),
+and on CUDA too when present. Prints JSON.
 
     python benchmarks/pretrained_step.py [--steps 10] [--threads 1]
 """
@@ -21,8 +24,9 @@ from deepsea.nets.registry import build_model
 
 BATCH, N_CLASSES = 32, 20
 BASELINE = ("cr4_ds", 31, {"dense": 128, "depth": 3, "dropout": 0.2, "width": 0.375})
+SIZES = (32, 64, 128)
 MEASURED = [("pretrained", size, {"backbone": backbone, "weights": "none"})
-            for backbone in ("resnet18", "resnet50") for size in (32, 64, 128)]  # fmt: skip
+            for backbone in ("efficientnet_lite0", "resnet18", "resnet50") for size in SIZES]  # fmt: skip
 
 
 def seconds_per_step(architecture: str, size: int, params: dict, steps: int, device: torch.device) -> float:
@@ -42,6 +46,19 @@ def seconds_per_step(architecture: str, size: int, params: dict, steps: int, dev
     return seconds_per_call(step, steps, device)
 
 
+def seconds_per_feature_batch(size: int, calls: int, device: torch.device) -> float:
+    """Mean seconds of a probe's pooled features of one batch (frozen backbone, eval mode, no gradient)."""
+    model = build_model("probe", N_CLASSES, size, {"weights": "none"}).to(device, memory_format=torch.channels_last)
+    model.eval()
+    x = torch.randn(BATCH, 1, size, size, device=device)
+
+    def features() -> None:
+        with torch.no_grad():
+            model.features(x)
+
+    return seconds_per_call(features, calls, device)
+
+
 def measure(device: torch.device, steps: int) -> dict:
     base = seconds_per_step(*BASELINE, steps, device)
     rows = {f"{BASELINE[0]} {BASELINE[1]} px (baseline)": {"seconds_per_step": round(base, 4), "ratio": 1.0}}
@@ -50,6 +67,13 @@ def measure(device: torch.device, steps: int) -> dict:
         rows[f"{params['backbone']} {size} px"] = {
             "seconds_per_step": round(seconds, 4),
             "ratio": round(seconds / base, 1),
+        }
+    for size in SIZES:
+        seconds = seconds_per_feature_batch(size, steps, device)
+        rows[f"probe features efficientnet_lite0 {size} px"] = {
+            "images_per_second": round(BATCH / seconds, 1),
+            "seconds_per_32_images": round(seconds, 4),
+            "ratio": round(seconds / base, 2),
         }
     return rows
 

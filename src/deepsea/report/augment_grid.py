@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from deepsea.data.augment import sample_params, view
-from deepsea.data.imageset import ImageSet
+from deepsea.data.imageset import ImageSet, longest_side_p75
 from deepsea.io import atomic_path
 from deepsea.training.settings import ModelSettings
 
@@ -29,8 +29,10 @@ def augmentation_grid(
     n_samples: int = 8,
     seed: int = 0,
 ) -> None:
-    """Write a (n_images x (1 + n_samples)) grid of views at the model's input size, shown dark-on-light."""
+    """Write a (n_images x (1 + n_samples)) grid of views at the model's input size (`input_size: auto` resolved
+    from the training images as training resolves it), shown dark-on-light."""
     images = ImageSet.load(data_path)
+    settings = settings.with_input_size(longest_side_p75(images.shapes))
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(images), size=min(n_images, len(images)), replace=False)
     size, gap = settings.pixels, 2

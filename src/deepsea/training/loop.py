@@ -46,7 +46,7 @@ from deepsea.training.pseudo_labels import (
     load_pseudo_label_pool,
     pseudo_labelled_per_batch,
 )
-from deepsea.training.settings import AUTO_SIZE_RANGE, ModelSettings
+from deepsea.training.settings import ModelSettings, auto_size_range
 from deepsea.training.snapshots import snapshot_steps, weights_copy
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def _fit_to_data(settings: ModelSettings, data: ImageSet, train_set: ImageSet) -
             LONGEST_SIDE_PERCENTILE,
             len(data),
             p75,
-            *AUTO_SIZE_RANGE,
+            *auto_size_range(settings.architecture),
             settings.architecture,
         )
     return fitted
@@ -307,9 +307,8 @@ def train(
 ) -> None:
     """Train `settings` on the split's training images; write the model and the CSV training log.
 
-    `preinit_path`: a trained model whose convolution layers initialise this model's matching layers (the original
-    code's "preinit" models started from convroll4's first layers). `pseudo_labels`: where the test images, their
-    shards and the ensemble's test probabilities are, for a model with `pseudo_label.fraction` > 0."""
+    `preinit_path`: a trained model whose convolution layers initialise this model's matching layers (the original's
+    "preinit" models). `pseudo_labels`: where the test images, shards and the ensemble's test probabilities are."""
     torch.set_num_threads(max(1, threads))
     torch.manual_seed(settings.seed)
     device = resolve_device(device_name)
@@ -318,16 +317,14 @@ def train(
         pseudo_labels=pseudo_labels,
     )  # fmt: skip
     settings, t = run.settings, run.settings.train  # the length resolved for the data (epochs -> steps)
-    if settings.architecture == "probe":
-        _fit_probe(run, Path(out_model), out_log)
-        return
+    if settings.architecture == "probe":  # fitted, not trained by steps
+        return _fit_probe(run, Path(out_model), out_log)
     balanced_steps = round(t.balanced_until * t.steps)
     keep_at = set(snapshot_steps(t.steps, t.snapshots, t.snapshot_from)[:-1])  # the last: the final model
     _log_plan(run, balanced_steps, keep_at)
     progress = run.checkpoint.resume(run.model, run.optimizer, device)
     start_step = progress.step
-    batches = _batches(run, balanced_steps)
-    steps = _steps(batches, start_step, settings)
+    steps = _steps(batches := _batches(run, balanced_steps), start_step, settings)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=t.bf16 and device.type == "cuda")
     run.model.train()
     running, began = _Running(), time.monotonic()
@@ -364,9 +361,8 @@ def _fit_probe(run: _Run, out_model: Path, out_log: str | os.PathLike[str]) -> N
     assert isinstance(run.model, EfficientNetLite)
     began = time.monotonic()
     s = run.settings
-    fit = fit_probe(
-        run.model, run.train_set, run.norm, run.device, s.augmentation, s.params.get("train_views", 4), s.seed
-    )
+    fit = fit_probe(run.model, run.train_set, run.norm, run.device, ranges=s.augmentation,
+                    train_views=run.model.train_views, seed=s.seed)  # fmt: skip
     valid_loss, valid_acc = evaluate_centre(run.model, run.valid_set, run.norm, run.device)
     seconds = round(time.monotonic() - began, 1)
     write_log(out_log, [[1, 1.0, 0.0, fit.train_loss, round(fit.train_accuracy, 4), valid_loss, valid_acc, seconds]])

@@ -57,6 +57,7 @@ def extract_features(
     images: ImageSet,
     norm: Normalisation,
     device: torch.device,
+    *,
     params: list[AffineParams] | None = None,
     desc: str = "features",
 ) -> np.ndarray:
@@ -76,6 +77,7 @@ def training_features(
     images: ImageSet,
     norm: Normalisation,
     device: torch.device,
+    *,
     ranges: AugmentationRanges,
     train_views: int,
     seed: int,
@@ -86,7 +88,9 @@ def training_features(
     blocks = [extract_features(model, images, norm, device, desc="probe features: centre")]
     for v in range(train_views):
         params = [sample_params(ranges, rng) for _ in range(len(images))]
-        blocks.append(extract_features(model, images, norm, device, params, desc=f"probe features: view {v + 1}"))
+        blocks.append(
+            extract_features(model, images, norm, device, params=params, desc=f"probe features: view {v + 1}")
+        )
     owners = np.tile(np.arange(len(images)), len(blocks))
     return np.concatenate(blocks), owners
 
@@ -128,6 +132,7 @@ def fit_probe(
     train_set: ImageSet,
     norm: Normalisation,
     device: torch.device,
+    *,
     ranges: AugmentationRanges,
     train_views: int,
     seed: int,
@@ -135,7 +140,9 @@ def fit_probe(
     """Fit the probe's head on `train_set`: features, the penalty chosen out of fold, the refit on all rows, and
     the regression (with the features' standardisation folded in) written into `model._fc`."""
     began = time.monotonic()
-    features, owners = training_features(model, train_set, norm, device, ranges, train_views, seed)
+    features, owners = training_features(
+        model, train_set, norm, device, ranges=ranges, train_views=train_views, seed=seed
+    )
     labels = train_set.labels[owners].astype(np.int64)
     n_classes = model._fc.out_features
     mean, std = features.mean(0), features.std(0) + 1e-6

@@ -54,14 +54,23 @@ class TrainSettings:
 DEFAULT_EPOCHS = 30.0
 DEFAULT_MIN_STEPS = TrainSettings.min_steps  # 600: what 27 epochs of the demo's 720 images take (608 steps)
 AUTO_SIZE_RANGE = (31, 95)  # input_size auto: within the demo's inputs and the original's 95 px (cost: its square)
+# ImageNet backbones see 32x smaller maps than their input: below 64 px the last map is one pixel, and their
+# features were learnt at 224 px; above 128 px a CPU step costs 4x the 64 px one (benchmarks/pretrained_step.py)
+PRETRAINED_SIZE_RANGE = (64, 128)
+
+
+def auto_size_range(architecture: str) -> tuple[int, int]:
+    """The pixels `input_size: auto` stays within for `architecture`."""
+    return PRETRAINED_SIZE_RANGE if architecture in ("pretrained", "probe") else AUTO_SIZE_RANGE
 
 
 def auto_input_size(longest_side_p75: float, architecture: str, params: dict[str, Any]) -> int:
     """The input size for training images whose longest sides have 75th percentile `longest_side_p75` (the pack
     report's), so that three in four images are not shrunk (each image's longest side is scaled to the input),
     within 31-95 px (the original chose 95 px for NDSB, whose images are mostly smaller), rounded to a size the
-    architecture takes. From all the packed training images, so an entry's fold and bag models share it."""
-    low, high = AUTO_SIZE_RANGE
+    architecture takes (64-128 px for the ImageNet backbones). From all the packed training images, so an entry's
+    fold and bag models share it."""
+    low, high = auto_size_range(architecture)
     return nearest_input_size(architecture, params, min(max(longest_side_p75, low), high), at_most=high)
 
 
