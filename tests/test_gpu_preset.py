@@ -16,6 +16,8 @@ from deepsea.workflow.config_loader import load_workflow_config
 from test_workflow import REPO, SNAKEMAKE, _workdir
 
 CLASSES, PER_CLASS = 6, 3
+HOLDOUT = "splits: {scheme: holdout}\n"  # a few placeholder images: auto would plan k-fold, not the DAG checked
+
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def gpu_dry_run(tmp_path_factory: pytest.TempPathFactory) -> str:
     (root / "test").mkdir()
     cv2.imwrite(str(root / "test" / "new.png"), image)
     workdir = _workdir(tmp_path_factory.mktemp("gpu") / "wf")
-    (workdir / "mine.yaml").write_text(f"data: {{train_dir: {root}/train, test_dir: {root}/test}}\n")
+    (workdir / "mine.yaml").write_text(f"data: {{train_dir: {root}/train, test_dir: {root}/test}}\n{HOLDOUT}")
     command = [
         *SNAKEMAKE,
         "-n",

@@ -128,7 +128,8 @@ def test_seed_003_thirteen_layer_model_shapes() -> None:
 
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
 def test_every_architecture_builds_small(architecture: str) -> None:
-    small = {"plain": {"widths": [4, 8], "dense": 8}, "pretrained": {"backbone": "resnet18", "weights": "none"}}
+    small = {"plain": {"widths": [4, 8], "dense": 8}, "pretrained": {"backbone": "resnet18", "weights": "none"},
+             "probe": {"weights": "none"}}  # fmt: skip
     params = small.get(architecture, {"width": 0.125, "depth": 2})
     model = build_model(architecture, 7, 31, params)
     xs = [torch.randn(2, len(s.rotations), s.size, s.size) for s in model.inputs]
