@@ -19,7 +19,6 @@ CLASSES, PER_CLASS = 6, 3
 HOLDOUT = "splits: {scheme: holdout}\n"  # a few placeholder images: auto would plan k-fold, not the DAG checked
 
 
-
 @pytest.fixture(scope="module")
 def gpu_dry_run(tmp_path_factory: pytest.TempPathFactory) -> str:
     root = tmp_path_factory.mktemp("mine")

@@ -28,7 +28,6 @@ TURNING_RULES = ("train_convnet", "train_pseudolabel", "predict_tta", "augmentat
 HOLDOUT = "splits: {scheme: holdout}\n"  # a few placeholder images: auto would plan k-fold, not the DAG checked
 
 
-
 def _flat_images(root: Path) -> Path:
     """Two classes of three flat 8 px images and one test image: enough for a dry run."""
     for cls in ("six", "nine"):
