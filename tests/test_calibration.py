@@ -1,5 +1,6 @@
 """The estimators of calibration, thresholds and abundance (blending/calibration.py, blending/abundance.py) against
-cases computed by hand."""
+cases computed by hand, and the shrunk adjusted counts against argmax counts over many simulated samples (numpy
+only, so the draws are the same on every CPU)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import math
 import numpy as np
 import pytest
 
-from deepsea.blending.abundance import abundance, adjusted_counts, confusion_rates
+from deepsea.blending.abundance import (
+    MIN_VALIDATION_PER_CLASS,
+    abundance,
+    adjusted_counts,
+    confusion_rates,
+    shrinkage,
+    shrunk_counts,
+)
 from deepsea.blending.calibration import class_thresholds, fit_temperature, lowest_threshold, temper
 
 
@@ -87,4 +95,56 @@ def test_adjusted_counts_undo_a_known_confusion_and_the_interval_holds_them() ->
     assert np.abs(estimate.adjusted - truth).sum() < np.abs(estimate.argmax - truth).sum() / 3
     low, high = estimate.intervals["adjusted"]
     assert np.all(low <= estimate.adjusted + 1e-9) and np.all(estimate.adjusted <= high + 1e-9)
-    assert estimate.argmax.sum() == estimate.adjusted.sum() == pytest.approx(1000)
+    assert estimate.argmax.sum() == pytest.approx(1000) and estimate.adjusted.sum() == pytest.approx(1000)
+
+
+def test_shrinkage_keeps_what_stands_out_of_the_noise_by_hand() -> None:
+    draws = np.array([[5.0, 5.0, 0.0], [-5.0, -5.0, 0.0]])  # variance 25 in the first two classes, 0 in the last
+    kept = shrinkage(np.array([10.0, 3.0, 0.0]), draws, multiple=2.0)
+    np.testing.assert_allclose(kept, [(100 - 50) / 100, 0.0, 0.0])  # 3^2 < 2 x 25: within the noise
+    counts = shrunk_counts(np.array([10.0, 20.0, 0.0]), np.array([20.0, 10.0, 0.0]), np.array([0.5, 0.0, 0.0]))
+    np.testing.assert_allclose(counts, np.array([15.0, 20.0, 0.0]) * 30 / 35)  # still the 30 images
+    assert np.all(shrunk_counts(np.array([3.0, 0.0]), np.array([0.0, 3.0]), np.array([0.3, 1.0])) >= 0)
+
+
+def _simulated_errors(per_class: int, draws: int = 80, n_classes: int = 6, gate: float = 0) -> dict[str, np.ndarray]:
+    """Total absolute count error of argmax, raw and shrunk adjusted counts on `draws` samples of 400 images with
+    Dirichlet(1) class mixes; every class is taken for the next one 20% of the time, and the validation set holds
+    `per_class` images per class on average, mixed unlike the samples; `gate`: the fewest validation images per
+    class that the adjustment needs."""
+    rng = np.random.default_rng(per_class)
+    confusion = 0.8 * np.eye(n_classes) + 0.2 * np.roll(np.eye(n_classes), 1, axis=1)
+
+    def predict(true: np.ndarray) -> np.ndarray:
+        guessed = (rng.random(len(true))[:, None] > confusion[true].cumsum(axis=1)).sum(axis=1)
+        return np.eye(n_classes)[guessed] * 0.9 + 0.1 / n_classes
+
+    errors: dict[str, list[float]] = {"argmax": [], "adjusted_raw": [], "adjusted": []}
+    for draw in range(draws):
+        labels = rng.choice(n_classes, per_class * n_classes, p=rng.dirichlet(2 * np.ones(n_classes)))
+        true = rng.choice(n_classes, 400, p=rng.dirichlet(np.ones(n_classes)))
+        found = abundance(predict(true), predict(labels), labels, rounds=100, seed=draw, min_validation_per_class=gate)
+        for key, values in errors.items():
+            values.append(float(np.abs(getattr(found, key) - np.bincount(true, minlength=n_classes)).sum()))
+    return {key: np.array(values) for key, values in errors.items()}
+
+
+def _paired(errors: dict[str, np.ndarray], key: str) -> tuple[float, float]:
+    diff = errors[key] - errors["argmax"]
+    return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
+
+
+def test_shrunk_adjusted_counts_are_not_worse_than_argmax_on_thin_validation_and_better_on_ample() -> None:
+    """Two validation images per class: the textbook adjustment is worse than argmax counts by several standard
+    errors, the shrunk one is not (within 2 SE of them or better), and under the evidence gate the counts are the
+    argmax counts. A hundred per class: the shrunk adjustment beats argmax by several SE, as the raw one does."""
+    thin = _simulated_errors(per_class=2)
+    raw, raw_se = _paired(thin, "adjusted_raw")
+    shrunk, shrunk_se = _paired(thin, "adjusted")
+    assert raw > 3 * raw_se, (raw, raw_se)
+    assert shrunk < 2 * shrunk_se, (shrunk, shrunk_se)
+    gated = _simulated_errors(per_class=2, draws=5, gate=MIN_VALIDATION_PER_CLASS)
+    np.testing.assert_allclose(gated["adjusted"], gated["argmax"])
+    ample = _simulated_errors(per_class=100, gate=MIN_VALIDATION_PER_CLASS)
+    shrunk, shrunk_se = _paired(ample, "adjusted")
+    assert shrunk < -4 * shrunk_se, (shrunk, shrunk_se)

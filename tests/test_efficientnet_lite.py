@@ -9,6 +9,7 @@ head is checked against scikit-learn: the model file's probabilities are the fit
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -180,3 +181,5 @@ def test_pretrained_members_run_through_the_dag_and_classify_as_submitted(tmp_pa
         p = np.array(probs, float)
         assert by_image[image][at[0]] == header[1 + int(np.argmax(p))]
         assert abs(float(by_image[image][at[1]]) - p.max()) <= 1e-6
+    report = json.loads(out.with_suffix(".report.json").read_text())
+    assert report["validation_images"] == 150  # k-fold: the counts adjust with every training image, out of fold

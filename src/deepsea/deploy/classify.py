@@ -5,9 +5,9 @@ a chunk at a time: memory does not grow with the number of images. Each finished
 `<out>.parts/` (written atomically), so a killed run resumes where it stopped; the outputs are written, each
 atomically, only when every chunk is done, and the parts are then removed. Outputs (deploy/tables.py): the CSV
 `--out` (per image: id, predicted class and probability, with `precision` the label or "unclassified", the top 5,
-optionally every class), `<out>.counts.csv` (per class: argmax counts, probability sums and adjusted counts with
-bootstrap intervals, blending/abundance.py) and `<out>.report.json` (the bundle, the images read and skipped, the
-thresholds).
+optionally every class), `<out>.counts.csv` (per class: the reported count and where it comes from, then argmax
+counts, probability sums and adjusted counts with their intervals, blending/abundance.py) and `<out>.report.json`
+(the bundle, the images read and skipped, the thresholds).
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from deepsea.blending.abundance import abundance
+from deepsea.blending.abundance import MIN_VALIDATION_PER_CLASS, abundance
 from deepsea.blending.calibration import class_thresholds
 from deepsea.data.pack import decode_files, list_files, refuse_or_skip
 from deepsea.deploy.bundle import MANIFEST, Bundle, sha256_of
@@ -133,18 +134,40 @@ def _collect(parts: Path, n_chunks: int, n_classes: int) -> tuple[list[str], np.
     return ids, np.concatenate(probs), skipped
 
 
-def _count_columns(table: np.ndarray, validation: tuple[np.ndarray, np.ndarray] | None) -> dict[str, np.ndarray]:
-    """The counts file's columns: argmax counts and probability sums, and with the bundle's validation images the
-    adjusted counts and every estimate's 95% bootstrap interval (blending/abundance.py)."""
+NO_VALIDATION = "predicted (the bundle has no validation images to adjust with)"
+TOO_FEW = f"predicted (fewer than {MIN_VALIDATION_PER_CLASS} validation images per class to adjust with)"
+
+
+def _count_source(kept: float) -> str:
+    """Why a class's `count` is what it is: the adjusted counts, whole, in part or not at all (blending/abundance.py
+    shrinkage)."""
+    kept = round(kept, 2)  # as the table writes it
+    if kept >= 1.0:
+        return "adjusted"
+    if kept <= 0.0:
+        return "predicted (the adjustment is within its noise)"
+    return f"adjusted, {kept:.0%} of the correction (the rest is within its noise)"
+
+
+def _count_columns(table: np.ndarray, validation: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Any]:
+    """The counts file's columns: the reported `count` and where it comes from, then argmax counts and probability
+    sums, and with the bundle's validation images the adjusted counts, the share of their correction kept and
+    every estimate's 95% interval (blending/abundance.py)."""
     if validation is None or not len(table):
-        return {"predicted": np.bincount(table.argmax(axis=1), minlength=table.shape[1]) if len(table)
-                else np.zeros(table.shape[1]), "probability_sum": table.sum(axis=0)}  # fmt: skip
+        predicted = np.bincount(table.argmax(axis=1), minlength=table.shape[1]) if len(table) else np.zeros(
+            table.shape[1])  # fmt: skip
+        return {"count": predicted, "count_from": [NO_VALIDATION] * table.shape[1], "predicted": predicted,
+                "probability_sum": table.sum(axis=0)}  # fmt: skip
     found = abundance(table.astype(np.float64), validation[0].astype(np.float64), validation[1])
-    columns: dict[str, np.ndarray] = {}
-    for name, key in (("predicted", "argmax"), ("probability_sum", "probability_sum"), ("adjusted", "adjusted")):
+    low, high = found.intervals["adjusted"]
+    columns: dict[str, Any] = {"count": found.adjusted, "count_low": low, "count_high": high,
+                               "count_from": [TOO_FEW if found.too_few_validation else _count_source(k)
+                                              for k in found.kept]}  # fmt: skip
+    estimates = ("predicted", "argmax"), ("probability_sum", "probability_sum"), ("adjusted", "adjusted")
+    for name, key in (*estimates, ("adjusted_raw", "adjusted_raw")):
         low, high = found.intervals[key]
         columns |= {name: getattr(found, key), f"{name}_low": low, f"{name}_high": high}
-    return columns
+    return columns | {"adjustment_kept": found.kept}
 
 
 def _write_outputs(
@@ -172,6 +195,7 @@ def _write_outputs(
         "deepsea_version": bundle.recipe["deepsea_version"],
         "images": str(root),
         "n_images": len(ids),
+        "validation_images": len(validation[1]) if validation is not None else 0,  # what the counts adjust with
         "skipped": skipped,
         "precision": options.precision,
         "thresholds": dict(zip(classes, thresholds.tolist(), strict=True)) if thresholds is not None else None,

@@ -50,12 +50,14 @@ def write_probabilities(
     return float(1.0 - kept.mean()) if kept is not None and len(kept) else 0.0
 
 
-def write_counts(path: str | os.PathLike[str], classes: list[str], columns: dict[str, np.ndarray]) -> None:
-    """`class,<column>,...`: per class, the count estimates and their interval ends (deploy/classify.py)."""
+def write_counts(path: str | os.PathLike[str], classes: list[str], columns: dict[str, np.ndarray | list[str]]) -> None:
+    """`class,<column>,...`: per class, the count estimates and their interval ends (numbers, 2 decimals) and the
+    words that say where the reported count comes from (deploy/classify.py)."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["class", *columns])
     for c, name in enumerate(classes):
-        writer.writerow([name, *(f"{values[c]:.2f}" for values in columns.values())])
+        cells = (value if isinstance(value, str) else f"{value:.2f}" for value in (v[c] for v in columns.values()))
+        writer.writerow([name, *cells])
     with atomic_path(path) as tmp:
         tmp.write_text(text.getvalue())
