@@ -39,7 +39,7 @@ from deepsea.training.settings import bag_member_seed
 pytestmark = pytest.mark.slow
 PLAIN_BAG = ["plain", "plain_bag1"]  # the demo's bagged model: bags [1]
 SHARDS = 2  # config.yaml: pseudo_labels.shards
-FUSED = ["plain", "cr4_ds", "convroll4_doublescale_fs5"]  # config.yaml's fusion and ensemble models
+FUSED = ["plain", "cr4_ds", "convroll4_doublescale_fs5", "probe"]  # config.yaml's fusion and ensemble models
 
 REPO = Path(__file__).parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -384,8 +384,8 @@ def test_logged_command_reproduces_the_rule_by_hand(
 
 REPORT_SECTIONS = {
     "1. Data": {"class_counts.png", "image_sizes.png", "samples.png"},
-    "2. Augmentation": {"tta_views.png", "plain.png", "cr4_ds.png", "convroll4_doublescale_fs5.png"},
-    "3. Training": {f"{run}.png" for run in ["plain", "plain_bag1", "cr4_ds", "convroll4_doublescale_fs5",
+    "2. Augmentation": {"tta_views.png", "plain.png", "cr4_ds.png", "convroll4_doublescale_fs5.png", "probe.png"},
+    "3. Training": {f"{run}.png" for run in ["plain", "plain_bag1", "cr4_ds", "convroll4_doublescale_fs5", "probe",
                                              "doublescale_pl_shard0", "doublescale_pl_shard1"]},
     "4. Models": {"models.csv", "models.png"},
     "5. Final model": {"confusion.png", "reliability.png", "thresholds.csv", "thresholds.png"},

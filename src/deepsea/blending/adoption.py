@@ -23,6 +23,10 @@ from deepsea.metrics import image_log_losses, paired_standard_error
 from deepsea.predictions import Predictions
 
 MIN_GAIN_SE = 1.0  # the default: a fitted blend must gain more than one standard error
+# Fewer honest validation images than this and a fitted choice (the pseudo-label weight, the temperature) is not
+# adopted whatever its gain: a standard error from a dozen images is itself noise (docs/results.md, 2026-12-07: a
+# temperature fitted on 14 images of a real plankton set made its test log loss 3.4x worse).
+MIN_DECISION_IMAGES = 50
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from deepsea.blending.adoption import MIN_GAIN_SE, adopt_if_better, labels_of
+from deepsea.blending.adoption import MIN_DECISION_IMAGES, MIN_GAIN_SE, adopt_if_better, labels_of
 from deepsea.blending.calibration import fit_temperature, temper
 from deepsea.blending.ensemble import stratified_folds
 from deepsea.blending.final_weight import honest_blend_parts
@@ -92,8 +92,8 @@ def fit_calibration(
     probs: np.ndarray, labels: np.ndarray, *, folds: int = 5, seed: int = 0, min_gain_se: float = MIN_GAIN_SE
 ) -> dict:
     """The temperature to use, with the losses it chose between: the one fitted on all `probs`, where calibrating
-    out of fold (out_of_fold_tempered) beats the uncalibrated prediction by more than `min_gain_se` standard errors;
-    else 1."""
+    out of fold (out_of_fold_tempered) beats the uncalibrated prediction by more than `min_gain_se` standard errors
+    on at least MIN_DECISION_IMAGES images; else 1."""
     fitted = fit_temperature(probs, labels)
     adoption = adopt_if_better(
         labels,
@@ -102,6 +102,7 @@ def fit_calibration(
         min_gain_se,
         simple="uncalibrated",
         candidate="a temperature fitted on the other folds",
+        min_images=MIN_DECISION_IMAGES,
     )
     temperature = fitted.temperature if adoption.adopted == "fitted" else 1.0
     return {

@@ -12,11 +12,11 @@ labels: the pseudo-label models never train on validation images, and the ensemb
 blend (each image blended with weights fitted on the other folds of the ensemble's CV table, with its mean), not its
 in-sample one, whose optimism is as large as the gain being measured. One weight fitted on the whole validation set
 is itself optimistic on few images, so whether to use it is decided on a cross-fitted blend (each image blended with
-the weight fitted on the other images), and never on fewer than MIN_IMAGES images: under k-fold the pseudo-label
-models are validated on fold 0 alone, which for a small set is a dozen images, and a weight of 0.93 fitted on 14
-images once passed the one-standard-error rule and lost 0.07 on the test set. The loss is convex in w, so the bounded
-1-d search finds the optimum; the ends (0: the ensemble alone, 1: the pseudo-label models alone) are taken when they
-are at least as good.
+the weight fitted on the other images), and never on fewer than 50 images (MIN_DECISION_IMAGES): under k-fold the
+pseudo-label models are validated on fold 0 alone, which for a small set is a dozen images, and a weight of 0.93
+fitted on 14 images once passed the one-standard-error rule and lost 0.07 on the test set. The loss is convex in
+w, so the bounded 1-d search finds the optimum; the ends (0: the ensemble alone, 1: the pseudo-label models alone)
+are taken when they are at least as good.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from deepsea.blending.adoption import MIN_GAIN_SE, adopt_if_better, labels_of
+from deepsea.blending.adoption import MIN_DECISION_IMAGES, MIN_GAIN_SE, adopt_if_better, labels_of
 from deepsea.blending.ensemble import MEANS, out_of_fold_blend
 from deepsea.errors import DataMismatchError
 from deepsea.io import read_json, write_json
@@ -37,8 +37,6 @@ from deepsea.metrics import log_loss
 from deepsea.predictions import common_images, load_aligned
 
 log = logging.getLogger(__name__)
-
-MIN_IMAGES = 50  # fewer validation images than this: the ensemble alone, whatever the fit says
 
 
 def blend_loss(ensemble: np.ndarray, pseudo: np.ndarray, labels: np.ndarray, weight: float) -> float:
@@ -154,7 +152,7 @@ def run_fit_final_weight(
     # one stage trained on the ensemble's own guesses: it must show a gain beyond noise to join the submission)
     blended = cross_fitted_blend(ensemble, pseudo, labels, folds, seed)
     adoption = adopt_if_better(labels, blended, ensemble, min_gain_se, simple="ensemble alone",
-                               candidate="the cross-fitted weight", min_images=MIN_IMAGES)  # fmt: skip
+                               candidate="the cross-fitted weight", min_images=MIN_DECISION_IMAGES)  # fmt: skip
     weight = fitted if adoption.adopted == "fitted" else 0.0
     n = len(pseudo_label_paths)
     result = {
