@@ -85,11 +85,20 @@ def test_bundle_reproduces_the_submission_without_the_results(demo_run: Path, bu
     assert report["validation_images"] > 0
 
 
+def _some_test_images(demo_run: Path, folder: Path, n: int) -> Path:
+    """The first `n` of the demo's test images in a folder of their own (a classify call costs every member's
+    test-time views per image: the tests that need no particular images take fewer)."""
+    folder.mkdir(parents=True)
+    for source in sorted((demo_run / "data/demo/test").glob("*.jpg"))[:n]:
+        shutil.copy(source, folder)
+    return folder
+
+
 def test_thresholds_send_doubtful_images_to_unclassified(demo_run: Path, bundle: Path, tmp_path: Path) -> None:
     """--precision 0.9: per-class thresholds fitted on the bundle's validation predictions; an image keeps its
     class in `label` exactly when its probability reaches that class's threshold."""
     out = tmp_path / "kept.csv"
-    classify(bundle, demo_run / "data/demo/test", out, ClassifyOptions(precision=0.9))
+    classify(bundle, _some_test_images(demo_run, tmp_path / "images", 60), out, ClassifyOptions(precision=0.9))
     report = json.loads((tmp_path / "kept.report.json").read_text())
     thresholds = report["thresholds"]
     header, rows = _table(out)
@@ -102,8 +111,8 @@ def test_thresholds_send_doubtful_images_to_unclassified(demo_run: Path, bundle:
 
 
 def _users_folder(demo_run: Path, root: Path) -> list[str]:
-    """The demo's 200 test images as a user might keep them; returns the ids of the readable ones."""
-    sources = sorted((demo_run / "data/demo/test").glob("*.jpg"))
+    """40 of the demo's test images as a user might keep them; returns the ids of the readable ones."""
+    sources = sorted((demo_run / "data/demo/test").glob("*.jpg"))[:40]
     ids = []
     for k, source in enumerate(sources):
         suffix = (".png", ".tif", ".bmp")[k % 3]
@@ -160,7 +169,7 @@ def test_a_damaged_or_foreign_bundle_is_refused_by_name(bundle: Path, tmp_path: 
 def test_a_stopped_run_resumes_from_its_finished_chunks(
     demo_run: Path, bundle: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    images, options = demo_run / "data/demo/test", ClassifyOptions(chunk=64)  # 200 images: 4 chunks
+    images, options = _some_test_images(demo_run, tmp_path / "images", 100), ClassifyOptions(chunk=32)  # 4 chunks
     classify(bundle, images, tmp_path / "whole.csv", options)
     calls = []
     real = classify_module._classify_chunk

@@ -39,7 +39,7 @@ from deepsea.training.settings import bag_member_seed
 pytestmark = pytest.mark.slow
 PLAIN_BAG = ["plain", "plain_bag1"]  # the demo's bagged model: bags [1]
 SHARDS = 2  # config.yaml: pseudo_labels.shards
-FUSED = ["plain", "cr4_ds", "convroll4_doublescale_fs5", "probe"]  # config.yaml's fusion and ensemble models
+ENSEMBLED = ["plain", "cr4_ds", "convroll4_doublescale_fs5", "probe"]  # config.yaml's ensemble models
 
 REPO = Path(__file__).parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -50,7 +50,9 @@ demo: {n_train: 150, n_test: 40, classes: 4, seed: 1}
 splits: {scheme: holdout}  # auto would take k-fold for 150 images: these tests check the hold-out DAG
 threads: {pack: 2, train: 1, predict: 2}  # a TTA worker process (the demo's predict threads are 1: no worker)
 tta: {views: 10}
-fusion: {copies: 2, epochs: 5}
+fusion: {copies: 2, epochs: 5, models: &blended [plain, cr4_ds, convroll4_doublescale_fs5]}
+ensemble: {models: *blended}  # the demo's lists name its probe, which this config's models leave out
+submission: {models: *blended}
 models:  # replaces the demo's models (a user's `models:` is not merged with them)
   plain:
     architecture: plain
@@ -186,7 +188,7 @@ def test_two_demo_runs_give_identical_bytes(demo_run: Path, killed_run: KilledRu
     differing = [str(f) for f in files if (a / f).read_bytes() != (b / f).read_bytes()]
     assert not differing, f"{len(differing)} files differ between two runs of the same config: {differing[:10]}"
     models = sorted(p.relative_to(a) for p in (a / "results" / "models").rglob("model.pt"))
-    assert len(models) == 6  # 4 convnets (plain with 1 bag member) + 2 pseudo-label models
+    assert len(models) == 7  # 4 convnets (plain with 1 bag member), the probe and 2 pseudo-label models
     for rel in models:  # byte for byte: weights, settings, normalisation (run B's were resumed from checkpoints)
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
 
@@ -217,7 +219,7 @@ def test_final_submission_is_valid_and_learned(demo_run: Path) -> None:
     assert "unfused" in fused and "fusion_gain" in fused  # fused and unfused side by side
     assert (workdir / "results/fused/plain/test.npy").exists()  # the submission's input for a fused model
     weights = json.loads((workdir / "results/ensemble/weights.json").read_text())["weights"]
-    assert set(weights) == set(FUSED) and sum(weights.values()) == pytest.approx(1.0)
+    assert set(weights) == set(ENSEMBLED) and sum(weights.values()) == pytest.approx(1.0)
     # pseudo-labels (config.yaml: doublescale_pl, 2 shards): one model per shard, combined, blended with the ensemble
     shards = json.loads((workdir / "results/splits/test_shards.json").read_text())["shards"]
     assert len(shards) == SHARDS and sorted(i for s in shards for i in s) == sorted(ids)
@@ -412,9 +414,13 @@ def test_report_has_every_section(demo_run: Path) -> None:
         assert entry["data_uri"].startswith("data:"), f"{path} is not embedded (the report must be self-contained)"
     ablation = list(csv.DictReader((workdir / "results/report/ablation.csv").open()))
     assert [row["what"].split(" (")[0] for row in ablation] == [
-        "best single model", "+ 35-view TTA", "+ feature fusion", "uniform blend of 3 models", "weighted ensemble",
-        "+ pseudo-labels", "+ calibration",
-    ]  # fmt: skip
+        "best single model",
+        "+ 35-view TTA",
+        "uniform blend of 4 models",
+        "weighted ensemble",
+        "+ pseudo-labels",
+        "+ calibration",
+    ]  # fmt: skip  (the best single model is the probe, which is not fused: no fusion row)
     assert all(row["test_log_loss"] for row in ablation)  # the demo's hidden labels are known
     top5 = list(csv.DictReader((workdir / "results/submission/top5.csv").open()))
     assert len(top5) == 200 and float(top5[0]["prob_1"]) >= float(top5[0]["prob_2"])

@@ -1,4 +1,4 @@
-"""How many of each class a sample holds: three estimates from a classifier's predictions, with bootstrap intervals.
+"""How many of each class a sample holds: estimates from a classifier's predictions, with percentile intervals.
 
 Counting the most probable class of each image ("classify and count") is biased whenever the sample's class mix
 differs from the training mix: a class that is often mistaken for another loses images to it in proportion to how
@@ -12,8 +12,9 @@ classification"; Gonzalez et al. 2017, "A review on quantification learning"):
   clipped to be non-negative and rescaled to sum to the number of images. C is measured with one extra, correctly
   recognised image per class (PRIOR_IMAGES): with a few validation images per class, an unsmoothed C makes the
   correction noisier than the bias it removes. Then the correction (adjusted minus argmax) is shrunk, class by
-  class, by how much of it stands out of its bootstrap noise (`shrinkage`): a validation set too thin to measure
-  the confusions gives back the argmax counts, not counts further from the truth than doing nothing.
+  class, by how much of it stands out of its noise (`shrinkage`), and dropped under MIN_VALIDATION_PER_CLASS: a
+  validation set too thin to measure the confusions gives back the argmax counts, not counts further from the
+  truth than doing nothing.
 
 Each estimate's percentile interval comes from draws that resample the sample's images (the bootstrap) and draw the
 confusion rates from their posterior given the validation counts (Dirichlet, 1 / K per cell added): that is also
@@ -36,7 +37,7 @@ PRIOR_IMAGES = 1.0
 NOISE_MULTIPLE = 2.0
 # Below this many validation images per class (on average) the confusion rates are too poorly measured for any
 # correction: inverting them biases the counts in ways their own noise does not show, and the counts are argmax
-# counts (docs/results.md: on real images, 5 per class made the shrunk counts worse than argmax, 20 better).
+# counts (docs/results.md: on real images, 5 per class made the shrunk counts worse than argmax, 10 better).
 MIN_VALIDATION_PER_CLASS = 10
 
 
