@@ -22,8 +22,6 @@ import argparse
 import csv
 import json
 import shutil
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +30,7 @@ import cv2
 import numpy as np
 import torch
 from _real_sets import materialise
-from _workflow import copy_workflow
+from _workflow import copy_workflow, final_submission
 from sklearn.linear_model import LogisticRegressionCV
 
 from deepsea.nets.efficientnet_lite import EfficientNetLite
@@ -146,21 +144,7 @@ def run_default(data: Path, labels_csv: Path, workdir: Path, cores: int) -> floa
     )
     (workdir / "mine.yaml").write_text(config)
     began = time.monotonic()
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--cores",
-        str(cores),
-        "--configfile",
-        "mine.yaml",
-        "--",
-        "final_submission",
-    ]
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
-    (workdir / "snakemake.log").write_text(result.stdout + result.stderr)
-    if result.returncode != 0:
-        raise SystemExit(f"snakemake failed ({workdir / 'snakemake.log'}):\n{result.stderr[-3000:]}")
+    final_submission(workdir, "mine.yaml", cores)
     return time.monotonic() - began
 
 

@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-from _workflow import copy_workflow
+from _workflow import copy_workflow, final_submission
 
 REPO = Path(__file__).parents[1]
 PER_CLASS = 20
@@ -93,20 +91,7 @@ def run_scheme(out: Path, data: Path, scheme: str) -> dict:
     config = CONFIG.format(train=data / "train", test=data / "test", labels=data / "test_labels.csv", scheme=scheme)
     (workdir / "check.yaml").write_text(config)
     start = time.monotonic()
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--cores",
-        "2",
-        "--configfile",
-        "check.yaml",
-        "--",
-        "final_submission",
-    ]
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"{scheme}: snakemake failed:\n{result.stderr[-3000:]}")
+    final_submission(workdir, "check.yaml", 2)
     with open(workdir / "results/report/ablation.csv", newline="") as handle:
         rows = {row["what"]: row for row in csv.DictReader(handle)}
     uniform = next(row for what, row in rows.items() if what.startswith("uniform blend"))
