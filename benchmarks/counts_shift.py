@@ -33,6 +33,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from deepsea.blending.abundance import NOISE_MULTIPLE, Abundance, abundance
 from deepsea.data.demo import class_specs, render
+from deepsea.data.images import border_level
 from deepsea.nets.pretrained_weights import load_pretrained
 from deepsea.nets.registry import build_model
 
@@ -44,8 +45,7 @@ def _square(image: np.ndarray) -> np.ndarray:
     """Pad to a square with the border's median grey, then resize to SIZE (as deepsea's packing keeps aspect)."""
     h, w = image.shape
     side = max(h, w)
-    border = float(np.median(np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])))
-    canvas = np.full((side, side), border, np.uint8)
+    canvas = np.full((side, side), border_level(image), np.uint8)
     canvas[(side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = image
     return cv2.resize(canvas, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
 

@@ -55,10 +55,13 @@ def confusion_rates(
 ) -> np.ndarray:
     """C[i, j]: the share of validation images of class i predicted j, each class counted with `prior` extra
     images recognised as itself (a class without validation images is assumed always recognised)."""
-    counts = confusion_counts(predicted, labels, n_classes, prior)
+    return rates_from_counts(confusion_counts(predicted, labels, n_classes, prior))
+
+
+def rates_from_counts(counts: np.ndarray) -> np.ndarray:
+    """Each row of a confusion count matrix as shares (a row without images: the identity's)."""
     totals = counts.sum(axis=1, keepdims=True)
-    rates = np.divide(counts, totals, out=np.eye(n_classes), where=totals > 0)
-    return rates
+    return np.divide(counts, totals, out=np.eye(len(counts)), where=totals > 0)
 
 
 def adjusted_counts(predicted_counts: np.ndarray, rates: np.ndarray) -> np.ndarray:
@@ -90,8 +93,8 @@ def shrunk_counts(argmax: np.ndarray, adjusted: np.ndarray, kept: np.ndarray) ->
 
 @dataclass(frozen=True)
 class Abundance:
-    """Per class: the three estimates (`adjusted` shrunk toward argmax by `kept`, the share of the raw correction
-    `adjusted_raw - argmax` that its bootstrap noise leaves standing), and each one's interval (lower, upper)."""
+    """Per class: the estimates (`adjusted` shrunk toward argmax by `kept`, the share of the raw correction
+    `adjusted_raw - argmax` that its noise leaves standing), and each one's interval (lower, upper)."""
 
     argmax: np.ndarray
     probability_sum: np.ndarray
@@ -135,12 +138,13 @@ def abundance(
     min_validation_per_class: float = MIN_VALIDATION_PER_CLASS,
 ) -> Abundance:
     """The estimates for `sample` (images x classes probabilities) given validation probabilities and labels, with
-    `level` percentile intervals over `rounds` bootstrap resamples of both image sets. The adjusted counts keep of
-    their correction what its bootstrap noise leaves standing (`shrinkage`), so that on a thin validation set they
+    `level` percentile intervals over `rounds` draws (`_draws`: the sample resampled, the confusion rates drawn
+    from their posterior). The adjusted counts keep of their correction what its noise leaves standing
+    (`shrinkage`), so that on a thin validation set they
     fall back to argmax counts instead of adding noise to them; under MIN_VALIDATION_PER_CLASS images per class
     they are the argmax counts (`min_validation_per_class`)."""
     confusion = confusion_counts(valid_probs.argmax(axis=1), labels, sample.shape[1])
-    point = _estimates(sample, confusion / confusion.sum(axis=1, keepdims=True))
+    point = _estimates(sample, rates_from_counts(confusion))
     draws = _draws(sample, confusion, rounds, seed)
     kept = shrinkage(point["adjusted_raw"] - point["argmax"], draws["adjusted_raw"] - draws["argmax"], noise_multiple)
     too_few = len(labels) < min_validation_per_class * sample.shape[1]

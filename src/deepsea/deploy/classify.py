@@ -163,8 +163,9 @@ def _count_columns(table: np.ndarray, validation: tuple[np.ndarray, np.ndarray] 
     columns: dict[str, Any] = {"count": found.adjusted, "count_low": low, "count_high": high,
                                "count_from": [TOO_FEW if found.too_few_validation else _count_source(k)
                                               for k in found.kept]}  # fmt: skip
-    estimates = ("predicted", "argmax"), ("probability_sum", "probability_sum"), ("adjusted", "adjusted")
-    for name, key in (*estimates, ("adjusted_raw", "adjusted_raw")):
+    estimates = ("predicted", "argmax"), ("probability_sum", "probability_sum"), ("adjusted", "adjusted"), (
+        "adjusted_raw", "adjusted_raw")  # fmt: skip
+    for name, key in estimates:
         low, high = found.intervals[key]
         columns |= {name: getattr(found, key), f"{name}_low": low, f"{name}_high": high}
     return columns | {"adjustment_kept": found.kept}
