@@ -13,7 +13,12 @@ import pytest
 from sklearn.metrics import log_loss as sklearn_log_loss
 
 from deepsea.blending.calibration import temper
-from deepsea.blending.calibration_stage import apply_temperature, fit_calibration, out_of_fold_tempered
+from deepsea.blending.calibration_stage import (
+    apply_temperature,
+    fit_calibration,
+    honest_validation,
+    out_of_fold_tempered,
+)
 from deepsea.blending.ensemble import out_of_fold_blend, stratified_folds
 from deepsea.cli import main
 from deepsea.data.imageset import ImageSet
@@ -133,3 +138,26 @@ def test_threshold_rows_score_the_kept_labels() -> None:
     assert (a["valid_precision"], a["valid_recall"], a["valid_unclassified"]) == (1.0, 1.0, round(2 / 12, 4))
     assert b["valid_predicted"] == 2 and everything["class"] == "all classes"
     assert "test_precision" not in a
+
+
+@pytest.mark.parametrize(("final_weights", "n_images"), [([1.0, 0.0], "all"), ([0.6, 0.4], "fold 0")])
+def test_a_final_blend_without_pseudo_labels_calibrates_on_every_out_of_fold_image(
+    tiny_packed: dict[str, Path], tmp_path: Path, final_weights: list[float], n_images: str
+) -> None:
+    """Under k-fold the pseudo-label models predict only fold 0's images; where the final blend gave them no weight,
+    the temperature is fitted on all the ensemble's out-of-fold images, else on the images both have."""
+    data = ImageSet.load(tiny_packed["train"])
+    ids, c, rng = data.ids.tolist(), len(data.class_names), np.random.default_rng(5)
+    for k in range(2):
+        Predictions(rng.dirichlet(np.ones(c), len(ids)), ids, data.class_names).save(tmp_path / f"m{k}.npy")
+    fold0 = ids[: len(ids) // 4]
+    Predictions(rng.dirichlet(np.ones(c), len(fold0)), fold0, data.class_names).save(tmp_path / "pl.npy")
+    final = Predictions(rng.dirichlet(np.ones(c), len(fold0)), fold0, data.class_names)
+    final.meta = {"weights": final_weights}
+    final.save(tmp_path / "final.npy")
+    (tmp_path / "weights.json").write_text(json.dumps({"mean": "arithmetic", "weights": {"m0": 0.5, "m1": 0.5}}))
+    ensemble = ([str(tmp_path / "m0.npy"), str(tmp_path / "m1.npy")], str(tmp_path / "weights.json"))
+    probs, labels, got = honest_validation(
+        [str(tmp_path / "final.npy")], ensemble, [str(tmp_path / "pl.npy")], tiny_packed["train"], folds=3, seed=0
+    )
+    assert sorted(got) == sorted(ids if n_images == "all" else fold0) and len(probs) == len(labels) == len(got)

@@ -168,6 +168,8 @@ def test_pretrained_members_run_through_the_dag_and_classify_as_submitted(tmp_pa
     assert 64 <= size <= 128 and "efficientnet_lite0 backbone weights from" in log  # the ImageNet nets' range
     probe_log = (workdir / "results/logs/train_convnet/probe_fold1.log").read_text()
     assert "chosen out of fold" in probe_log
+    recipe = json.loads((workdir / "results/bundle/bundle.json").read_text())
+    assert recipe["entries"]["effnet"]["members"] == ["effnet_fold0", "effnet_fold1"]  # a k-fold entry's members
     out = tmp_path / "classified.csv"
     classify(workdir / "results/bundle", workdir / "data/demo/test", out, ClassifyOptions())
     with gzip.open(next((workdir / "results/submission").glob("*.csv.gz")), "rt") as handle:

