@@ -97,3 +97,30 @@ def test_bag_members_get_their_own_seeds() -> None:
     schema = yaml.safe_load(SCHEMA.read_text())["$defs"]["model"]["properties"]["seed"]
     assert all(isinstance(s, int) and s >= schema["minimum"] for s in seeds)  # a valid `seed` for the schema
     assert load_model_settings(f'{{"name": "m_bag1", "split": "bag_1", "seed": {seeds[1]}}}').seed == seeds[1]
+
+
+def _disagreements(node: dict, value: object, path: str) -> list[str]:
+    """Keys config.yaml sets to another value than the schema's default (walking the schema's named properties)."""
+    found = []
+    if "default" in node and not isinstance(value, dict) and node["default"] != value:
+        found.append(f"{path}: schema {node['default']!r}, config.yaml {value!r}")
+    for key, child in node.get("properties", {}).items():
+        if isinstance(value, dict) and key in value:
+            found += _disagreements(child, value[key], f"{path}.{key}".lstrip("."))
+    return found
+
+
+def test_config_yaml_and_the_schema_give_every_key_one_default() -> None:
+    """What docs/configuration.md (from the schema) says a key defaults to is what config.yaml sets. The lists of
+    model entries to fuse and ensemble are the exception: they name config.yaml's own entries."""
+    config = yaml.safe_load((SCHEMA.parents[2] / "config.yaml").read_text())
+    found = _disagreements(yaml.safe_load(SCHEMA.read_text()), config, "")
+    assert [f for f in found if not f.startswith(("fusion.models:", "ensemble.models:"))] == []
+
+
+def test_demo_schema_defaults_equal_dataclass_defaults() -> None:
+    from deepsea.data.demo import DemoSettings
+
+    node = yaml.safe_load(SCHEMA.read_text())["properties"]["demo"]["properties"]
+    schema_defaults = {"n_classes" if k == "classes" else k: v["default"] for k, v in node.items() if k != "dir"}
+    assert schema_defaults == {k: v for k, v in _defaults(DemoSettings).items() if k != "jpeg_quality"}

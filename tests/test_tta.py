@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from deepsea.data.batches import Normalisation
 from deepsea.data.imageset import ImageSet
 from deepsea.inference.predict import PredictOptions, predict, predict_views
 from deepsea.inference.views import (
+    ORIGINAL_TTA,
     TTASettings,
     icdf_bernoulli,
     icdf_log_uniform,
@@ -65,17 +67,18 @@ def test_inverse_cdfs_median_and_ranges() -> None:
 
 
 def test_views_are_seeded_and_in_range() -> None:
-    s = TTASettings()
+    s = ORIGINAL_TTA
     views = make_views(s)
-    assert len(views) == 70 and views == make_views(TTASettings())
+    assert len(views) == 70 and views == make_views(replace(ORIGINAL_TTA))
     assert all(abs(v.shift_x) <= 8 and abs(v.shear) <= 10 and 1 / 1.4 <= v.zoom <= 1.4 for v in views)
-    assert make_views(TTASettings(seed=3)) == make_views(TTASettings(seed=3)) != views  # generalized Halton
-    assert make_views(TTASettings(method="random", seed=1)) == make_views(TTASettings(method="random", seed=1))
-    assert len(make_views(TTASettings(method="grid"))) == 8 * 3 * 2
-    assert make_views(TTASettings(method="centre")) == [CENTRE_VIEW]
+    assert make_views(replace(s, seed=3)) == make_views(replace(s, seed=3)) != views  # generalized Halton
+    assert make_views(replace(s, method="random", seed=1)) == make_views(replace(s, method="random", seed=1))
+    assert len(make_views(replace(s, method="grid"))) == 8 * 3 * 2
+    assert make_views(replace(s, method="centre")) == [CENTRE_VIEW]
+    assert len(make_views(TTASettings())) == 35  # config.yaml's
     # quasi-random: the 70 rotations cover the circle more evenly than the largest gap of random ones
     halton_gap = np.diff(np.sort([v.rotation for v in views] + [360])).max()
-    random_gap = np.diff(np.sort([v.rotation for v in make_views(TTASettings(method="random"))] + [360])).max()
+    random_gap = np.diff(np.sort([v.rotation for v in make_views(replace(s, method="random"))] + [360])).max()
     assert halton_gap < random_gap
 
 

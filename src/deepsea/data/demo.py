@@ -252,11 +252,11 @@ def render(spec: ClassSpec, rng: np.random.Generator) -> np.ndarray:
 class DemoSettings:
     """What `make-demo-data` generates; saved as manifest.json so the set can be regenerated exactly."""
 
-    n_train: int = 1000
-    n_test: int = 500
-    n_classes: int = 10
+    n_train: int = 800  # the defaults are config.yaml's `demo:` (tests/test_settings.py checks they agree)
+    n_test: int = 200
+    n_classes: int = 20
     seed: int = 0
-    imbalance: float = 0.35  # class c gets a share proportional to exp(-imbalance * c)
+    imbalance: float = 0.2  # class c gets a share proportional to exp(-imbalance * c)
     jpeg_quality: int = 92
 
 

@@ -29,7 +29,7 @@ from deepsea.data.imageset import ImageSet
 from deepsea.data.splits import Split
 from deepsea.device import resolve_device
 from deepsea.errors import DeepseaError
-from deepsea.inference.views import TTASettings, make_views, views_to_json
+from deepsea.inference.views import CENTRE_ONLY, TTASettings, make_views, views_to_json
 from deepsea.io import read_json
 from deepsea.means import combine
 from deepsea.nets.registry import Network
@@ -157,7 +157,7 @@ def predict(
     options: PredictOptions = PredictOptions(),
 ) -> None:
     """Write the TTA-averaged probabilities of every image of `subset` to `out` (and the centre view's)."""
-    tta = options.tta or TTASettings(method="centre")
+    tta = options.tta or CENTRE_ONLY
     torch.set_num_threads(max(1, options.threads))
     device = resolve_device(options.device)
     model, settings, norm, class_names, snapshots = load_model_and_snapshots(model_path, device)
