@@ -14,10 +14,6 @@ rule bundle:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-        gpu=0,
     params:
         recipe=plan.bundle_json(),
     shell:
@@ -37,8 +33,6 @@ rule classify_images:
         CONDA_GPU
     threads: config["threads"]["predict"]
     resources:
-        mem_mb=8000,
-        runtime=720,
         gpu=1,
     params:
         images=lambda w: plan.classify_dir(),

@@ -17,7 +17,6 @@ rule fit_calibration:
     resources:
         mem_mb=8000,
         runtime=30,
-        gpu=0,
     params:
         stages=lambda w, input: " ".join(
             f"--{key.replace('_', '-')} {' '.join(getattr(input, key))}"
@@ -46,9 +45,5 @@ rule calibrate:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=10,
-        gpu=0,
     shell:
         "deepsea calibrate --pred {input.preds} --calibration {input.calibration} --out {output} > {log} 2>&1"

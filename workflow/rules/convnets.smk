@@ -18,8 +18,6 @@ rule train_convnet:
         CONDA_GPU
     threads: config["threads"]["train"]
     resources:
-        mem_mb=8000,
-        runtime=2880,
         gpu=1,
     params:
         settings=lambda w: plan.model_settings_json(w.model),
@@ -49,10 +47,6 @@ rule augmentation_grid:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=10,
-        gpu=0,
     params:
         settings=lambda w: plan.entry_settings_json(w.model),
         orientation=config["data"]["orientation"],

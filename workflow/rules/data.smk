@@ -12,9 +12,7 @@ rule demo_data:
         CONDA_CPU
     threads: 2
     resources:
-        mem_mb=2000,
         runtime=30,
-        gpu=0,
     params:
         out=lambda w, output: Path(output[0]).parent,
         n_train=config["demo"]["n_train"],
@@ -50,7 +48,6 @@ rule pack:
     resources:
         mem_mb=8000,
         runtime=60,
-        gpu=0,
     params:
         folder=lambda w: config["data"][f"{w.subset}_dir"],
         on_bad_image=config["data"]["on_bad_image"],

@@ -23,7 +23,6 @@ rule ensemble:
     resources:
         mem_mb=8000,
         runtime=30,
-        gpu=0,
     params:
         names=" ".join(config["ensemble"]["models"]),
         folds=config["ensemble"]["folds"],

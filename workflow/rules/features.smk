@@ -19,7 +19,6 @@ rule extract_features:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=0,
     params:
         groups=" ".join(config["features"]["groups"]),
         levels=config["features"]["haralick_levels"],

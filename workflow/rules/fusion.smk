@@ -29,7 +29,6 @@ rule fuse_features:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=0,
     params:
         settings=plan.fusion_json(),
     shell:
@@ -66,7 +65,6 @@ rule fuse_features_kfold:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=0,
     params:
         settings=plan.fusion_json(),
     shell:
@@ -91,10 +89,6 @@ rule evaluate_fused:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=10,
-        gpu=0,
     shell:
         "deepsea evaluate --pred {input.pred} --unfused {input.unfused} --data {input.data} "
         "--split {input.split} --out {output} > {log} 2>&1"

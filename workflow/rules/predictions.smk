@@ -22,8 +22,6 @@ rule predict_tta:
         CONDA_GPU
     threads: config["threads"]["predict"]
     resources:
-        mem_mb=8000,
-        runtime=720,
         gpu=1,
     params:
         device=config["device"],
@@ -64,10 +62,6 @@ rule assemble_folds:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=10,
-        gpu=0,
     params:
         mean=config["ensemble"]["bag_mean"],
     shell:
@@ -95,10 +89,6 @@ rule choose_views:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-        gpu=0,
     params:
         choice=config["tta"]["choice"],
         min_gain_se=config["decisions"]["min_gain_se"],
@@ -125,10 +115,6 @@ rule evaluate:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=10,
-        gpu=0,
     shell:
         "deepsea evaluate --pred {input.pred} --tta {input.tta} --centre {input.centre} --train-log {input.logs} --data {input.data} --split {input.split} "
         "--out {output} "
@@ -148,10 +134,6 @@ rule bag_average:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=10,
-        gpu=0,
     params:
         mean=config["ensemble"]["bag_mean"],
     shell:

@@ -19,8 +19,6 @@ rule train_pseudolabel:
         CONDA_GPU
     threads: config["threads"]["train"]
     resources:
-        mem_mb=8000,
-        runtime=2880,
         gpu=1,
     params:
         settings=lambda w: plan.model_settings_json(w.model),
@@ -46,10 +44,6 @@ rule combine_shards:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=10,
-        gpu=0,
     params:
         mode=config["pseudo_labels"]["combine"],
     shell:
@@ -75,7 +69,6 @@ rule fit_final_weight:
     resources:
         mem_mb=8000,
         runtime=30,
-        gpu=0,
     params:
         folds=config["ensemble"]["folds"],
         seed=config["ensemble"]["seed"],
@@ -100,10 +93,6 @@ rule final_blend:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=10,
-        gpu=0,
     params:
         weights=plan.final_blend_weights(),
     shell:

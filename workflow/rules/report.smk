@@ -31,9 +31,7 @@ rule plot_data:
         CONDA_CPU
     threads: 1
     resources:
-        mem_mb=4000,
         runtime=30,
-        gpu=0,
     params:
         per_class=config["report"]["samples_per_class"],
         orientation=config["data"]["orientation"],
@@ -60,10 +58,6 @@ rule plot_tta_views:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-        gpu=0,
     shell:
         "deepsea plot-views --meta {input.meta} --out {output} > {log} 2>&1"
 
@@ -85,10 +79,6 @@ rule plot_training:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-        gpu=0,
     shell:
         "deepsea plot-training --log-csv {input} --name {wildcards.model} --out {output} > {log} 2>&1"
 
@@ -115,10 +105,6 @@ rule model_table:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-        gpu=0,
     params:
         names=plan.report_runs() + [f"{m}_fused" for m in config["fusion"]["models"]],
     shell:
@@ -144,10 +130,6 @@ rule plot_final:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-        gpu=0,
     params:
         title=f"{plan.final_valid_prediction()}: validation images",
     shell:
@@ -185,10 +167,6 @@ rule plot_calibration:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=10,
-        gpu=0,
     params:
         calibration=lambda w, input: (
             f"--calibration {input.calibration}" if input.calibration else ""
@@ -223,10 +201,6 @@ rule plot_ensemble:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-        gpu=0,
     shell:
         "deepsea plot-ensemble --weights {input.weights} --cv {input.cv} --out {output} > {log} 2>&1"
 
@@ -263,10 +237,6 @@ rule ablation:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=10,
-        gpu=0,
     params:
         names=plan.ablation_models(),
         stages=lambda w, input: " ".join(
@@ -302,9 +272,5 @@ rule top5:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=10,
-        gpu=0,
     shell:
         "deepsea top5 --submission {input} --k 5 --out {output} > {log} 2>&1"

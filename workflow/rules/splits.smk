@@ -13,10 +13,6 @@ rule split_valid:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=10,
-        gpu=0,
     params:
         fraction=config["splits"]["valid_fraction"],
         seed=config["splits"]["seed"],
@@ -38,10 +34,6 @@ rule split_folds:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=10,
-        gpu=0,
     params:
         folds=config["splits"]["folds"],
         seed=config["splits"]["seed"],
@@ -62,10 +54,6 @@ rule split_bag:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=10,
-        gpu=0,
     params:
         fraction=config["splits"]["valid_fraction"],
     shell:
@@ -85,10 +73,6 @@ rule shard_test:
     conda:
         CONDA_CPU
     threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=10,
-        gpu=0,
     params:
         shards=config["pseudo_labels"]["shards"],
         seed=config["pseudo_labels"]["seed"],

@@ -17,7 +17,6 @@ rule submit:
     resources:
         mem_mb=8000,
         runtime=30,
-        gpu=0,
     params:
         class_order=config["submission"]["class_order"],
     shell:
