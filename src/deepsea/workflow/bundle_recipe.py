@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from deepsea.workflow import paths
-from deepsea.workflow.runs import Config, calibrated, fixed_final_weights, fold_runs, kfold
+from deepsea.workflow.runs import Config, bag_runs, calibrated, fixed_final_weights, fold_runs, kfold
 
 
 def _entry_names(config: Config) -> list[str]:
@@ -28,7 +28,7 @@ def _entry(config: Config, name: str) -> dict[str, Any]:
     and then chooses views for as one: `prediction_meta`) and its fusion nets."""
     assembled = kfold(config)
     bags = config["models"][name].get("bags", [])
-    members = fold_runs(config, name) if assembled else [name] + [f"{name}_bag{seed}" for seed in bags]
+    members = fold_runs(config, name) if assembled else bag_runs(name, bags)
     fused = name in config["fusion"]["models"]
     return {
         "members": members,

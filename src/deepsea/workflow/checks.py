@@ -10,7 +10,7 @@ from deepsea.errors import ConfigError
 from deepsea.inference.views import TTASettings, make_views
 from deepsea.records import from_dict
 from deepsea.training.settings import load_model_settings
-from deepsea.workflow.runs import Config, Runs, settings_json
+from deepsea.workflow.runs import Config, Runs, bag_run, settings_json
 
 
 def _not_an_entry(key: str, name: str, config: Config) -> ConfigError:
@@ -26,8 +26,8 @@ def check_models(config: Config, convnet_runs: Runs, pseudo_label_runs: Runs) ->
                 f"models.{name}.preinit: '{source}' is not another entry of `models` ({sorted(config['models'])})."
             )
         for seed in entry.get("bags", []):
-            if f"{name}_bag{seed}" in config["models"]:
-                raise ConfigError(f"models.{name}.bags: the bag member name '{name}_bag{seed}' is taken by an entry.")
+            if (member := bag_run(name, seed)) in config["models"]:
+                raise ConfigError(f"models.{name}.bags: the bag member name '{member}' is taken by an entry.")
     taken = set(config["models"]) | set(convnet_runs)
     for run in pseudo_label_runs:
         if run in taken:

@@ -7,7 +7,6 @@ patterns of paths.py: no file is read, so a dry run plans exactly what a real ru
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -17,11 +16,6 @@ from deepsea.errors import ConfigError
 from deepsea.workflow import paths, runs, summary
 from deepsea.workflow.bundle_recipe import bundle_recipe, recipe_inputs
 from deepsea.workflow.checks import check_config, view_settings
-
-
-def _compact_json(settings: Mapping[str, Any]) -> str:
-    """Settings as JSON on a command line: stable (sorted keys) and short."""
-    return json.dumps(settings, sort_keys=True, separators=(",", ":"))
 
 
 def name_pattern(names: Iterable[str]) -> str:
@@ -96,11 +90,11 @@ class Plan:
 
     def tta_json(self) -> str:
         """`deepsea predict --tta`: the views; `choice` is the choose_views rule's (views_choice.py)."""
-        return _compact_json(view_settings(self.config["tta"]))
+        return runs.compact_json(view_settings(self.config["tta"]))
 
     def fusion_json(self) -> str:
         settings = {key: value for key, value in self.config["fusion"].items() if key != "models"}
-        return _compact_json(settings)
+        return runs.compact_json(settings)
 
     # data
 
@@ -127,7 +121,7 @@ class Plan:
         seeds = self.config["models"][wildcards.model].get("bags", [])
         if not seeds:
             raise ConfigError(f"models.{wildcards.model}: no `bags` seeds, so there is no bag to average.")
-        members = [wildcards.model] + [f"{wildcards.model}_bag{seed}" for seed in seeds]
+        members = runs.bag_runs(wildcards.model, seeds)
         return [paths.fill(paths.PREDICTION, model=run, subset="test") for run in members]
 
     def test_prediction(self, name: str, fused: bool = True) -> str:
@@ -218,7 +212,7 @@ class Plan:
         return [
             run
             for name in self.config["submission"]["models"]
-            for run in [name] + [f"{name}_bag{seed}" for seed in models[name].get("bags", [])]
+            for run in runs.bag_runs(name, models[name].get("bags", []))
         ]
 
     # targets and the report
@@ -247,7 +241,7 @@ class Plan:
         return bundle_recipe(self.config, shards)
 
     def bundle_json(self) -> str:
-        return _compact_json(self.bundle_recipe())
+        return runs.compact_json(self.bundle_recipe())
 
     def bundle_inputs(self) -> list[str]:
         return recipe_inputs(self.bundle_recipe())

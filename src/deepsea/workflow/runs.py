@@ -32,9 +32,29 @@ def kfold(config: Config) -> bool:
     return config["splits"].get("scheme", "holdout") == "kfold"
 
 
+def fold_run(name: str, fold: int) -> str:
+    """The run name of entry `name`'s model of fold `fold` (k-fold scheme): `<name>_fold<k>`."""
+    return f"{name}_fold{fold}"
+
+
+def bag_run(name: str, seed: int) -> str:
+    """The run name of entry `name`'s bag member of seed `seed`: `<name>_bag<seed>`."""
+    return f"{name}_bag{seed}"
+
+
+def shard_run(name: str, shard: int) -> str:
+    """The run name of pseudo-label entry `name`'s model of shard `shard`: `<name>_shard<k>`."""
+    return f"{name}_shard{shard}"
+
+
 def fold_runs(config: Config, name: str) -> list[str]:
     """The fold models of entry `name` under the k-fold scheme, fold 0 first."""
-    return [f"{name}_fold{k}" for k in range(config["splits"]["folds"])]
+    return [fold_run(name, k) for k in range(config["splits"]["folds"])]
+
+
+def bag_runs(name: str, seeds: list[int]) -> list[str]:
+    """Entry `name`'s hold-out bag: the entry itself, then its member of every bagging seed."""
+    return [name] + [bag_run(name, seed) for seed in seeds]
 
 
 def model_runs(config: Config) -> Runs:
@@ -48,20 +68,20 @@ def model_runs(config: Config) -> Runs:
         settings = {key: value for key, value in entry.items() if key != "bags"}
         if kfold(config):
             for k, run in enumerate(fold_runs(config, name)):
-                preinit = {"preinit": f"{settings['preinit']}_fold{k}"} if settings.get("preinit") else {}
+                preinit = {"preinit": fold_run(settings["preinit"], k)} if settings.get("preinit") else {}
                 member_seed = fold_member_seed(settings.get("seed", 0), k)
                 runs[run] = {**settings, "split": f"fold_{k}", "seed": member_seed, **preinit}
             continue
         runs[name] = settings
         for seed in entry.get("bags", []):
             member_seed = bag_member_seed(runs[name].get("seed", 0), seed)
-            runs[f"{name}_bag{seed}"] = {**runs[name], "split": f"bag_{seed}", "seed": member_seed}
+            runs[bag_run(name, seed)] = {**runs[name], "split": f"bag_{seed}", "seed": member_seed}
     return runs
 
 
 def shard_runs(config: Config, name: str) -> list[str]:
     """The shard models of pseudo-label entry `name`, shard 0 first."""
-    return [f"{name}_shard{k}" for k in range(config["pseudo_labels"]["shards"])]
+    return [shard_run(name, k) for k in range(config["pseudo_labels"]["shards"])]
 
 
 def fixed_final_weights(config: Config) -> list[float]:
@@ -98,10 +118,15 @@ def all_runs(config: Config) -> tuple[Runs, Runs]:
     return convnet, pseudo_label_runs(config, convnet)
 
 
+def compact_json(settings: Mapping[str, Any]) -> str:
+    """Settings as JSON on a command line: stable (sorted keys) and short."""
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"))
+
+
 def settings_json(run: str, settings: Mapping[str, Any]) -> str:
     """A run's settings as the compact JSON `deepsea train --settings` reads (a rule param: editing one model's
     entry changes only its own jobs' params, so Snakemake reruns that model and what depends on it)."""
-    return json.dumps({"name": run, **settings}, sort_keys=True, separators=(",", ":"))
+    return compact_json({"name": run, **settings})
 
 
 def split_file(settings: Mapping[str, Any]) -> str:
