@@ -59,18 +59,17 @@ class LoadedBundle:
             for name, entry in self.recipe["entries"].items()
             if entry["fusion"]
         }
-        for run, (_, _, _, classes, _) in self.networks.items():
-            if classes != self.recipe["class_names"]:
+        for run, trained in self.networks.items():
+            if trained.class_names != self.recipe["class_names"]:
                 raise DeepseaError(f"{bundle.root}: model {run} has other classes than the bundle; rerun the bundle.")
 
     def run(self, run: str, images: ImageSet) -> np.ndarray:
         """One run's probabilities: the mean over its test-time views, or its centre view (as the workflow chose)."""
-        model, _, norm, _, snapshots = self.networks[run]
-        tta = self.views[run]
+        trained, tta = self.networks[run], self.views[run]
         averaged, centre = predict_views(
-            model, images, norm, make_views(tta), tta.mean, device=self.device, batch_size=self.options.batch_size,
-            chunk=tta.chunk_images, workers=self.options.workers, desc=f"classify {run}",
-            snapshots=list(snapshots.values()),
+            trained.network, images, trained.norm, make_views(tta), tta.mean, device=self.device,
+            batch_size=self.options.batch_size, chunk=tta.chunk_images, workers=self.options.workers,
+            desc=f"classify {run}", snapshots=list(trained.snapshots.values()),
         )  # fmt: skip
         return centre if self.recipe["runs"][run]["views_used"] == "centre" else averaged
 

@@ -342,7 +342,8 @@ def train(
             # evaluate on validation and log
             if done % t.eval_every == 0 or done == t.steps:
                 progress.rows.append(_evaluation_row(run, running, done, batches.n_train, began))
-                steps.set_postfix(loss=f"{progress.rows[-1][3]:.3f}", valid=f"{progress.rows[-1][5]:.3f}")
+                row = dict(zip(LOG_COLUMNS, progress.rows[-1], strict=True))
+                steps.set_postfix(loss=f"{row['train_loss']:.3f}", valid=f"{row['valid_loss']:.3f}")
                 running = _Running()
             # checkpoint, and stop where SIGTERM asked to
             if done % t.checkpoint_every == 0 and done < t.steps or stop["requested"]:

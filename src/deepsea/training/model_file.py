@@ -11,7 +11,7 @@ import logging
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -53,19 +53,27 @@ def save_model(
         torch.save(saved, handle)
 
 
+class TrainedModel(NamedTuple):
+    """A model file read for inference: the network, its settings, its input normalisation, its classes and the
+    earlier networks of a snapshot ensemble (`train.snapshots`) by step (none for an ordinary model)."""
+
+    network: Network
+    settings: ModelSettings
+    norm: Normalisation
+    class_names: list[str]
+    snapshots: dict[int, Network]
+
+
 def load_model(
     path: str | os.PathLike[str], device: torch.device
 ) -> tuple[Network, ModelSettings, Normalisation, list[str]]:
     """A trained model ready for inference, with its settings, normalisation and class names."""
-    model, settings, norm, class_names, _ = load_model_and_snapshots(path, device)
-    return model, settings, norm, class_names
+    trained = load_model_and_snapshots(path, device)
+    return trained.network, trained.settings, trained.norm, trained.class_names
 
 
-def load_model_and_snapshots(
-    path: str | os.PathLike[str], device: torch.device
-) -> tuple[Network, ModelSettings, Normalisation, list[str], dict[int, Network]]:
-    """`load_model`'s four, then the earlier networks of a snapshot ensemble (`train.snapshots`) by step (none for
-    an ordinary model), from one read of the file."""
+def load_model_and_snapshots(path: str | os.PathLike[str], device: torch.device) -> TrainedModel:
+    """The model file at `path` with its snapshot networks, from one read of the file."""
     if not Path(path).is_file():
         raise DeepseaError(f"{path}: trained model not found. Run `snakemake {path}` first.")
     state = torch.load(path, map_location="cpu", weights_only=False)
@@ -74,7 +82,7 @@ def load_model_and_snapshots(
     snapshots = {
         step: _network(settings, state, weights, device) for step, weights in state.get("snapshots", {}).items()
     }
-    return model, settings, Normalisation(**state["normalisation"]), state["class_names"], snapshots
+    return TrainedModel(model, settings, Normalisation(**state["normalisation"]), state["class_names"], snapshots)
 
 
 def _network(settings: ModelSettings, state: dict[str, Any], weights: dict, device: torch.device) -> Network:
