@@ -277,6 +277,12 @@ def _evaluation_row(run: _Run, running: _Running, done: int, n_train: int, began
     return [done, epoch, lr, running.loss / running.count, train_acc, valid_loss, valid_acc, seconds]
 
 
+def _bar_postfix(row: list[Any]) -> dict[str, str]:
+    """The progress bar's losses, from a log row (LOG_COLUMNS)."""
+    named = dict(zip(LOG_COLUMNS, row, strict=True))
+    return {"loss": f"{named['train_loss']:.3f}", "valid": f"{named['valid_loss']:.3f}"}
+
+
 def _steps(batches: AugmentedBatches | PseudoLabelBatches, start_step: int, settings: ModelSettings) -> tqdm:
     """The batches of steps start_step.. made by DataLoader workers while the model trains, with a progress bar."""
     t = settings.train
@@ -342,8 +348,7 @@ def train(
             # evaluate on validation and log
             if done % t.eval_every == 0 or done == t.steps:
                 progress.rows.append(_evaluation_row(run, running, done, batches.n_train, began))
-                row = dict(zip(LOG_COLUMNS, progress.rows[-1], strict=True))
-                steps.set_postfix(loss=f"{row['train_loss']:.3f}", valid=f"{row['valid_loss']:.3f}")
+                steps.set_postfix(_bar_postfix(progress.rows[-1]))
                 running = _Running()
             # checkpoint, and stop where SIGTERM asked to
             if done % t.checkpoint_every == 0 and done < t.steps or stop["requested"]:
