@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from deepsea.blending.fusion_nets import FittedGroup, FusionNet, FusionNets, log_probs_of
+from deepsea.blending.fusion_nets import FittedGroup, FusionNet, FusionNets, equal_mean, log_probs_of
 from deepsea.data.imageset import ImageSet
 from deepsea.data.splits import Split
 from deepsea.errors import ConfigError, DataMismatchError
@@ -228,18 +228,14 @@ def _fuse_groups(
 ) -> tuple[dict[str, np.ndarray], dict[str, dict], list[FittedGroup]]:
     """The fused valid and test probabilities (the groups' fused predictions averaged, as the original's
     blend_momentsinfo_haralick), per group its features and valid probabilities, and the trained groups."""
-    sets = data.predictions
-    fused = {
-        name: np.zeros((len(sets[name].ids), len(sets[name].class_names)), np.float64) for name in ("valid", "test")
-    }
     groups: dict[str, dict] = {}
-    fitted_groups = []
+    fitted_groups, group_probs = [], []
     for group in settings.groups:
-        group_probs, fitted = _fuse_group(group, data, settings)
-        for name in fused:
-            fused[name] += group_probs[name] / len(settings.groups)
-        groups[group.name] = {"n_features": len(fitted.columns), "valid_probs": group_probs["valid"]}
+        probs, fitted = _fuse_group(group, data, settings)
+        groups[group.name] = {"n_features": len(fitted.columns), "valid_probs": probs["valid"]}
         fitted_groups.append(fitted)
+        group_probs.append(probs)
+    fused = {name: equal_mean([probs[name] for probs in group_probs]) for name in ("valid", "test")}
     return fused, groups, fitted_groups
 
 
@@ -320,7 +316,7 @@ def fuse_folds(
     if sorted(oof.ids) != sorted(i for split in splits for i in split.valid_ids):
         raise DataMismatchError(f"fuse: {files.pred_oof} is not out of fold over the folds' images; rerun it.")
     tables = {"train": read_npz(files.features_train), "test": read_npz(files.features_test)}
-    fused = {"valid": np.zeros(oof.probs.shape), "test": np.zeros(test.probs.shape)}
+    fused, fold_tests = {"valid": np.zeros(oof.probs.shape)}, []
     group_valid: dict[str, dict] = {}
     folds: list[list[FittedGroup]] = []
     for split, where in zip(splits, files.folds, strict=True):
@@ -334,12 +330,13 @@ def fuse_folds(
         folds.append(fitted)
         rows = positions_of(split.valid_ids, oof.ids)[0]
         fused["valid"][rows] = fold_fused["valid"]
-        fused["test"] += fold_fused["test"] / len(splits)
+        fold_tests.append(fold_fused["test"])
         for name, group in groups.items():
             entry = group_valid.setdefault(
                 name, {"n_features": group["n_features"], "valid_probs": np.zeros(oof.probs.shape)}
             )
             entry["valid_probs"][rows] = group["valid_probs"]
+    fused["test"] = equal_mean(fold_tests)
     if nets_path is not None:
         _nets(settings, fold_data, folds).save(nets_path)
     labels = data.labels[data.index_of(oof.ids, str(files.pred_oof))]

@@ -5,12 +5,13 @@ log-probabilities; their fused test prediction was all it used to keep. A model 
 the nets themselves: each group's feature columns, the training split's mean and standard deviation, and every
 copy's weights, for each fold of the k-fold scheme (one "fold" for a hold-out split). `FittedGroup` standardises
 and averages a group's copies for both `fuse` and a bundle; `FusionNets.fuse` averages the groups and folds as
-`fuse` and `fuse_folds` do (tests/test_fusion.py checks the two give the same bits).
+`fuse` and `fuse_folds` do, with the same `equal_mean` (tests/test_fusion.py checks the two give the same bits).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,15 @@ class FusionNet(nn.Module):
 
     def forward(self, features: torch.Tensor, log_probs: torch.Tensor) -> torch.Tensor:
         return log_probs + self.correction(self.body(features))
+
+
+def equal_mean(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """`parts` averaged with equal weights, summed in order (float64): fusion's one average of its groups and of
+    its folds, in training (fusion.py) and in a model bundle (`FusionNets.fuse`), so that both give the same bits."""
+    out = np.zeros(parts[0].shape, np.float64)
+    for part in parts:
+        out += part / len(parts)
+    return out
 
 
 def log_probs_of(probs: np.ndarray) -> torch.Tensor:
@@ -85,13 +95,10 @@ class FusionNets:
         """Fused probabilities (float64) of images with feature rows `values` and convnet probabilities `probs`:
         the groups averaged (the original's blend_momentsinfo_haralick), then the folds."""
         log_probs = log_probs_of(probs)
-        fused = np.zeros(probs.shape, np.float64)
-        for groups in self.folds:
-            fold = np.zeros(probs.shape, np.float64)
-            for group in groups:
-                fold += group.probabilities(group.standardise(values), log_probs, self.hidden) / len(groups)
-            fused += fold / len(self.folds)
-        return fused
+        return equal_mean([
+            equal_mean([group.probabilities(group.standardise(values), log_probs, self.hidden) for group in groups])
+            for groups in self.folds
+        ])  # fmt: skip
 
     def check_inputs(self, feature_names: list[str], class_names: list[str], where: str) -> None:
         if feature_names != self.feature_names:
