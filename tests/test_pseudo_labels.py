@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepsea.blending.shards import combine_shards
+from deepsea.blending.combine_shards import combine_shards
 from deepsea.data.augment import AugmentationRanges, InputSpec
 from deepsea.data.batches import ClassIndex, Normalisation, training_positions
 from deepsea.data.imageset import ImageSet

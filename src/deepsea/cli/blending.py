@@ -63,7 +63,7 @@ def _cmd_choose_views(a: argparse.Namespace) -> None:
 
 
 def _cmd_combine_shards(a: argparse.Namespace) -> None:
-    from deepsea.blending.shards import combine_shards
+    from deepsea.blending.combine_shards import combine_shards
     from deepsea.data.shards import read_shards
 
     combined = combine_shards(a.pred, read_shards(a.shards), a.mode)

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from deepsea.blending.calibration_stage import apply_temperature
+from deepsea.blending.combine_shards import shard_mean
 from deepsea.blending.ensemble import blend
 from deepsea.blending.fusion_nets import FusionNets
-from deepsea.blending.shards import shard_mean
 from deepsea.data.features import FeatureSettings, feature_table
 from deepsea.data.imageset import ImageSet
 from deepsea.deploy.bundle import Bundle
