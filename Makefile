@@ -52,8 +52,9 @@ lint: install  ## ruff, mypy, snakefmt and snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow
 	$(BIN)/snakemake --lint
 
-docs: install  ## remake docs/configuration.md (from the config schema) and docs/rulegraph.png (from the Snakefile)
+docs: install  ## remake docs/configuration.md (the config schema), docs/rules.md and docs/rulegraph.png (the rules)
 	$(BIN)/deepsea config-docs --schema workflow/schemas/config.schema.yaml --out docs/configuration.md
+	$(BIN)/deepsea rule-docs --rules workflow/rules --out docs/rules.md
 	$(BIN)/snakemake --dag -- final_submission > docs/rulegraph.dot
 	$(BIN)/deepsea plot-rulegraph --dot docs/rulegraph.dot --out docs/rulegraph.png
 	rm docs/rulegraph.dot

@@ -25,6 +25,16 @@ def _pages() -> list[Path]:
     return [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 
 
+def test_the_rule_table_is_what_the_rule_files_make() -> None:
+    from deepsea.workflow.rule_table import rule_commands, rule_reference
+
+    committed = (REPO / "docs/rules.md").read_text()
+    assert committed == rule_reference(REPO / "workflow/rules"), "docs/rules.md is stale: run `make docs`"
+    rows = {rule: command for rule, command, _ in rule_commands(REPO / "workflow/rules")}
+    assert rows["train_convnet"] == rows["train_pseudolabel"] == "train" and rows["bag_average"] == "average"
+    assert rows["classify"] == ""  # a target
+
+
 def test_the_configuration_reference_is_what_the_schema_makes() -> None:
     import yaml
 

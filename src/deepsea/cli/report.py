@@ -81,6 +81,13 @@ def _cmd_config_docs(a: argparse.Namespace) -> None:
     log.info("configuration reference -> %s", a.out)
 
 
+def _cmd_rule_docs(a: argparse.Namespace) -> None:
+    from deepsea.workflow.rule_table import write_rule_reference
+
+    write_rule_reference(a.rules, a.out)
+    log.info("rules and their commands -> %s", a.out)
+
+
 def _cmd_plot_rulegraph(a: argparse.Namespace) -> None:
     from deepsea.report.rulegraph import plot_rulegraph
 
@@ -170,6 +177,10 @@ def _add_config_docs(add: AddCommand) -> None:
     )
     p.add_argument("--schema", default="workflow/schemas/config.schema.yaml", help="the config schema (YAML)")
     p.add_argument("--out", default="docs/configuration.md", help="Markdown page to write")
+
+    p = add("rule-docs", _cmd_rule_docs, "write the table of rules and the commands they run (docs/rules.md)")
+    p.add_argument("--rules", default="workflow/rules", help="the folder of rule files (*.smk)")
+    p.add_argument("--out", default="docs/rules.md", help="Markdown page to write")
 
     p = add("plot-rulegraph", _cmd_plot_rulegraph, "draw the rules of `snakemake --dag` output as a PNG (no Graphviz)")
     p.add_argument("--dot", required=True, help="the DOT text snakemake --dag (or --rulegraph) printed")
