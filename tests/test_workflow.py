@@ -314,7 +314,9 @@ def test_editing_one_model_reruns_only_that_model_and_downstream(demo_run: Path)
     workdir = demo_run
     shipped = (workdir / "config.yaml").read_text()
     before, after = shipped.split("\n  cr4_ds:", 1)
-    (workdir / "edited.yaml").write_text(before + "\n  cr4_ds:" + after.replace("epochs: 27", "epochs: 29", 1))
+    own_training = "train: {epochs: 29, learning_rate: 0.01, max_grad_norm: 5.0, weight_decay: 0.0005}"
+    edited = after.replace("train: *cyclic_training", own_training, 1)  # its own block instead of the shared one
+    (workdir / "edited.yaml").write_text(before + "\n  cr4_ds:" + edited)
     assert "epochs: 29" in (workdir / "edited.yaml").read_text().split("\n  cr4_ds:")[1].split("\n  conv")[0]
     result = _snakemake(workdir, "-n", "--configfile", "edited.yaml", "--", "final_submission")
     assert result.returncode == 0, result.stderr[-3000:]
