@@ -26,7 +26,7 @@ from deepsea.deploy.bundle import Bundle
 from deepsea.device import resolve_device
 from deepsea.errors import DeepseaError
 from deepsea.inference.predict import predict_views
-from deepsea.inference.views import CENTRE_ONLY, TTASettings, make_views
+from deepsea.inference.views import TTASettings, make_views
 from deepsea.predictions import average_probs
 from deepsea.records import from_dict
 from deepsea.training.model_file import load_model_and_snapshots
@@ -53,7 +53,9 @@ class LoadedBundle:
             run: load_model_and_snapshots(bundle.path(spec["model"]), self.device)
             for run, spec in self.recipe["runs"].items()
         }
-        self.views = {run: _run_views(spec["tta"], run) for run, spec in self.recipe["runs"].items()}
+        self.views = {
+            run: from_dict(TTASettings, spec["tta"], f"{run} views") for run, spec in self.recipe["runs"].items()
+        }
         self.fusion = {
             name: FusionNets.load(bundle.path(entry["fusion"]))
             for name, entry in self.recipe["entries"].items()
@@ -111,10 +113,3 @@ class LoadedBundle:
             for entry in recipe["pseudo_labels"].values()
         ]
         return average_probs([ensemble, *pseudo], recipe["final_weights"])
-
-
-def _run_views(spec: dict, run: str) -> TTASettings:
-    """A run's test-time views from its recipe; a centre-view run's snapshots are averaged arithmetically, as the
-    workflow's centre predictions are (bundles record only its method)."""
-    base = {"mean": CENTRE_ONLY.mean} if spec.get("method") == "centre" else {}
-    return from_dict(TTASettings, {**base, **spec}, f"{run} views")

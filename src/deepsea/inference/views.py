@@ -50,8 +50,8 @@ class TTASettings:
 
 
 ORIGINAL_TTA = TTASettings(views=70, mean="arithmetic", translation=8.0)  # Deep Sea's (documentation, 3.4.1)
-# the centre view alone, its snapshots averaged as predict_views averages every centre view (arithmetically): what a
-# model without test-time views, or one whose views choice kept its centre view, predicts
+# `deepsea predict` without test-time views: the centre view alone, a snapshot ensemble's networks averaged as
+# predict_views averages every centre view (arithmetically)
 CENTRE_ONLY = TTASettings(method="centre", mean="arithmetic")
 
 # ------------------------------------------------------------------------------- inverse CDFs of [0, 1] samples
