@@ -3,9 +3,9 @@ from snakemake.utils import min_version, validate
 
 from snakemake.logging import logger
 
-from deepsea.workflow import paths
-from deepsea.workflow.config import replace_named_sections
-from deepsea.workflow.data_size import apply_data_size
+from deepsea.dag import paths
+from deepsea.dag.config import replace_named_sections
+from deepsea.dag.data_size import apply_data_size
 
 min_version("9.0")
 
@@ -14,14 +14,14 @@ configfile: paths.CONFIG
 
 
 # A --configfile with its own `models:` (or pseudo_labels.models) replaces the demo's entries instead of merging
-# into them (deepsea/workflow/config.py says why).
+# into them (deepsea/dag/config.py says why).
 replace_named_sections(config, workflow.overwrite_configfiles)
 
 
 validate(config, paths.SCHEMA)
 
 
-# splits.scheme: auto becomes kfold or holdout from the number of training images (deepsea/workflow/data_size.py)
+# splits.scheme: auto becomes kfold or holdout from the number of training images (deepsea/dag/data_size.py)
 for note in apply_data_size(config):
     logger.info(note)
 

@@ -27,10 +27,10 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from deepsea.dag.config_loader import load_workflow_config
+from deepsea.dag.runs import all_runs, kfold, settings_json
 from deepsea.nets.registry import build_model
 from deepsea.training.settings import load_model_settings
-from deepsea.workflow.config_loader import load_workflow_config
-from deepsea.workflow.runs import all_runs, kfold, settings_json
 
 REPO = Path(__file__).parents[1]
 

@@ -1,4 +1,4 @@
-"""The package's shape, checked: imports point one way, only the workflow layer knows the workflow, functions are
+"""The package's shape, checked: imports point one way, only the dag layer knows the Snakemake workflow, functions are
 short and take few positional arguments. docs/development.md describes the rule."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ REPO = Path(__file__).parents[1]
 PACKAGE = REPO / "src" / "deepsea"
 
 # Lowest first: a module may import from its own layer and the layers below it, never from one above.
-LAYERS = ["base", "data", "nets", "training", "inference", "blending", "deploy", "report", "workflow", "cli"]
+LAYERS = ["base", "data", "nets", "training", "inference", "blending", "deploy", "report", "dag", "cli"]
 MAX_FUNCTION_LINES = 60
 MAX_POSITIONAL = 5
 
@@ -73,9 +73,9 @@ def test_imports_point_down_the_layers() -> None:
     assert not upward, "imports against the layer order:\n" + "\n".join(upward)
 
 
-def test_only_the_workflow_layer_knows_the_workflow() -> None:
-    """Below deepsea.workflow no module imports Snakemake or names a results/ path or the workflow's files."""
-    below = [p for p in _modules() if LAYERS.index(_layer(_module_name(p))) < LAYERS.index("workflow")]
+def test_only_the_dag_layer_knows_the_workflow() -> None:
+    """Below deepsea.dag no module imports Snakemake or names a results/ path or the workflow's files."""
+    below = [p for p in _modules() if LAYERS.index(_layer(_module_name(p))) < LAYERS.index("dag")]
     found = []
     for path in below:
         tree = ast.parse(path.read_text())
@@ -89,13 +89,13 @@ def test_only_the_workflow_layer_knows_the_workflow() -> None:
     assert not found, "\n".join(found)
 
 
-def test_rules_import_only_the_workflow_layer() -> None:
+def test_rules_import_only_the_dag_layer() -> None:
     files = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
     imports = [
         (f.name, m.group(1)) for f in files for m in re.finditer(r"^(?:from|import) (deepsea\S*)", f.read_text(), re.M)
     ]
-    assert imports, "the rules import the workflow layer"
-    wrong = [f"{name}: {module}" for name, module in imports if not module.startswith("deepsea.workflow")]
+    assert imports, "the rules import the dag layer"
+    wrong = [f"{name}: {module}" for name, module in imports if not module.startswith("deepsea.dag")]
     assert not wrong, wrong
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from deepsea.workflow.data_size import KFOLD_BELOW, apply_data_size, count_training_images
+from deepsea.dag.data_size import KFOLD_BELOW, apply_data_size, count_training_images
 
 
 def _config(train_dir: Path, scheme: str = "auto", n_train: int = 800) -> dict:

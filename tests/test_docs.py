@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from deepsea.workflow.config_docs import config_reference
+from deepsea.dag.config_docs import config_reference
 
 REPO = Path(__file__).parents[1]
 GUIDES = ["README.md", "docs/usage.md"]
@@ -26,7 +26,7 @@ def _pages() -> list[Path]:
 
 
 def test_the_rule_table_is_what_the_rule_files_make() -> None:
-    from deepsea.workflow.rule_table import rule_commands, rule_reference
+    from deepsea.dag.rule_table import rule_commands, rule_reference
 
     committed = (REPO / "docs/rules.md").read_text()
     assert committed == rule_reference(REPO / "workflow/rules"), "docs/rules.md is stale: run `make docs`"

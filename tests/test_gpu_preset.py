@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
+from deepsea.dag.config_loader import load_workflow_config
 from deepsea.nets.families import FAMILY
-from deepsea.workflow.config_loader import load_workflow_config
 from test_workflow import REPO, SNAKEMAKE, _workdir
 
 CLASSES, PER_CLASS = 6, 3

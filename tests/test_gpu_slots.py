@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from deepsea.dag.gpu_slots import claim_gpu_slot, gpu_ids, release_gpu_slots, slots_from_environment
 from deepsea.errors import ConfigError
-from deepsea.workflow.gpu_slots import claim_gpu_slot, gpu_ids, release_gpu_slots, slots_from_environment
 
 HOLDER = """
 import sys
 from pathlib import Path
-from deepsea.workflow.gpu_slots import claim_gpu_slot
+from deepsea.dag.gpu_slots import claim_gpu_slot
 import os
 gpu = claim_gpu_slot(int(sys.argv[1]), Path(sys.argv[2]), poll_seconds=0.05, timeout=float(sys.argv[3]))
 print(gpu, os.environ["CUDA_VISIBLE_DEVICES"], flush=True)

@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from conftest import train_tiny
+from deepsea.dag.summary import input_size_summary
 from deepsea.data.imageset import ImageSet, longest_side_p75
 from deepsea.io import read_json
 from deepsea.nets.families import FAMILY, nearest_input_size, pooled_stages
 from deepsea.nets.registry import build_model
 from deepsea.training.model_file import load_model
 from deepsea.training.settings import AUTO_SIZE_RANGE, auto_input_size
-from deepsea.workflow.summary import input_size_summary
 
 SHAPES = [("plain", {}), ("plain", {"widths": [8, 16]}), ("convroll4", {}), ("cr4_ds", {"depth": 3})]
 SHAPES += [("convroll5_preinit", {}), ("cp8", {"depth": 2})]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
+from deepsea.dag.summary import data_summary, orientation_summary, turns_images_over
 from deepsea.data.augment import sample_params
 from deepsea.data.orientation import (
     TURNS,
@@ -25,7 +26,6 @@ from deepsea.data.orientation import (
 from deepsea.errors import ConfigError, DeepseaError
 from deepsea.inference.views import TTASettings, make_views, oriented_views
 from deepsea.training.settings import ModelSettings
-from deepsea.workflow.summary import data_summary, orientation_summary, turns_images_over
 
 
 def _digits() -> tuple[list[np.ndarray], list[int]]:

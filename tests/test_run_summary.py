@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from deepsea.workflow.summary import blend_summary, bundle_summary, data_summary, run_summary
+from deepsea.dag.summary import blend_summary, bundle_summary, data_summary, run_summary
 
 
 def _write(path: Path, valid: float, prior: float, centre: float | None = None, warnings: list | None = None) -> Path:

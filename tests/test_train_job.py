@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from deepsea.dag.config_loader import load_workflow_config
+from deepsea.dag.jobs import train_job
 from deepsea.errors import ConfigError
-from deepsea.workflow.config_loader import load_workflow_config
-from deepsea.workflow.jobs import train_job
 from test_workflow import CPU_ONLY, SNAKEMAKE, _workdir
 
 PREINIT = """

@@ -1,13 +1,13 @@
-# Shared by every rule file: the config's plan (deepsea.workflow.plan: the model runs, input functions and
-# targets) and the file names (deepsea.workflow.paths). The rules import nothing else from the package.
+# Shared by every rule file: the config's plan (deepsea.dag.plan: the model runs, input functions and
+# targets) and the file names (deepsea.dag.paths). The rules import nothing else from the package.
 import sys
 from pathlib import Path
 
 from snakemake.logging import logger
 
-from deepsea.workflow import jobs, paths
-from deepsea.workflow.gpu_slots import job_environment
-from deepsea.workflow.plan import Plan, name_pattern, preinit_option
+from deepsea.dag import jobs, paths
+from deepsea.dag.gpu_slots import job_environment
+from deepsea.dag.plan import Plan, name_pattern, preinit_option
 
 CONDA_CPU = "../../envs/deepsea-cpu.yaml"  # used with --sdm conda; paths are relative to this file
 CONDA_GPU = "../../envs/deepsea-cuda.yaml"

@@ -19,7 +19,7 @@ AddCommand = Callable[[str, Handler, str], argparse.ArgumentParser]
 
 def claim_gpu(device: str) -> None:
     """On a multi-GPU workstation (DEEPSEA_GPU_SLOTS set by the workflow), take one free GPU before CUDA starts."""
-    from deepsea.workflow.gpu_slots import claim_gpu_slot, slots_from_environment
+    from deepsea.dag.gpu_slots import claim_gpu_slot, slots_from_environment
 
     slots = slots_from_environment()
     if slots and device.startswith("cuda:"):

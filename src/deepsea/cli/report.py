@@ -75,14 +75,14 @@ def _cmd_plot_calibration(a: argparse.Namespace) -> None:
 
 
 def _cmd_config_docs(a: argparse.Namespace) -> None:
-    from deepsea.workflow.config_docs import write_config_reference
+    from deepsea.dag.config_docs import write_config_reference
 
     write_config_reference(a.schema, a.out)
     log.info("configuration reference -> %s", a.out)
 
 
 def _cmd_rule_docs(a: argparse.Namespace) -> None:
-    from deepsea.workflow.rule_table import write_rule_reference
+    from deepsea.dag.rule_table import write_rule_reference
 
     write_rule_reference(a.rules, a.out)
     log.info("rules and their commands -> %s", a.out)

@@ -44,11 +44,11 @@ def _train_from_config(a: argparse.Namespace) -> None:
     inputs, outputs and device from the config), for rerunning one stage by hand."""
     from pathlib import Path
 
+    from deepsea.dag.config_loader import load_workflow_config
+    from deepsea.dag.jobs import train_job
     from deepsea.training.loop import train
     from deepsea.training.pseudo_labels import PseudoLabelInputs
     from deepsea.training.settings import load_model_settings
-    from deepsea.workflow.config_loader import load_workflow_config
-    from deepsea.workflow.jobs import train_job
 
     by_hand = {"--settings": a.settings, "--data": a.data, "--split": a.split, "--preinit": a.preinit,
                "--test-data": a.test_data, "--shards": a.shards, "--pseudo-labels": a.pseudo_labels,

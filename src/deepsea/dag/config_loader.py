@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from deepsea.dag import paths
+from deepsea.dag.checks import check_config
+from deepsea.dag.config import load_yaml, replace_named_sections
+from deepsea.dag.data_size import apply_data_size
+from deepsea.dag.runs import all_runs
 from deepsea.errors import ConfigError
-from deepsea.workflow import paths
-from deepsea.workflow.checks import check_config
-from deepsea.workflow.config import load_yaml, replace_named_sections
-from deepsea.workflow.data_size import apply_data_size
-from deepsea.workflow.runs import all_runs
 
 EMBEDDED = paths.CONFIG
 SCHEMA = Path(paths.SCHEMA)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepsea.workflow import paths
-from deepsea.workflow.runs import Config, bag_runs, calibrated, fixed_final_weights, fold_runs, kfold
+from deepsea.dag import paths
+from deepsea.dag.runs import Config, bag_runs, calibrated, fixed_final_weights, fold_runs, kfold
 
 
 def _entry_names(config: Config) -> list[str]:

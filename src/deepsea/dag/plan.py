@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from deepsea.dag import paths, runs, summary
+from deepsea.dag.bundle_recipe import bundle_recipe, recipe_inputs
+from deepsea.dag.checks import check_config, view_settings
 from deepsea.errors import ConfigError
-from deepsea.workflow import paths, runs, summary
-from deepsea.workflow.bundle_recipe import bundle_recipe, recipe_inputs
-from deepsea.workflow.checks import check_config, view_settings
 
 
 def name_pattern(names: Iterable[str]) -> str:

@@ -12,8 +12,8 @@ import os
 import re
 from pathlib import Path
 
+from deepsea.dag import jobs
 from deepsea.io import atomic_path
-from deepsea.workflow import jobs
 
 HEADER = """# Rules and the commands they run
 

@@ -12,10 +12,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from deepsea.dag import paths
+from deepsea.dag.config import merged
 from deepsea.errors import ConfigError
 from deepsea.training.settings import bag_member_seed, fold_member_seed
-from deepsea.workflow import paths
-from deepsea.workflow.config import merged
 
 Config = Mapping[str, Any]
 Runs = dict[str, dict[str, Any]]

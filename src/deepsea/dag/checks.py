@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from deepsea.dag.runs import Config, Runs, bag_run, settings_json
 from deepsea.errors import ConfigError
 from deepsea.inference.views import TTASettings, make_views
 from deepsea.records import from_dict
 from deepsea.training.settings import load_model_settings
-from deepsea.workflow.runs import Config, Runs, bag_run, settings_json
 
 
 def _not_an_entry(key: str, name: str, config: Config) -> ConfigError:

@@ -14,8 +14,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from deepsea.dag.runs import Config, all_runs, model_file, settings_json, train_inputs
 from deepsea.errors import ConfigError
-from deepsea.workflow.runs import Config, all_runs, model_file, settings_json, train_inputs
 
 _TRAIN_OUTPUTS = (
     "--out {output.model} --log-csv {output.log_csv} --device {params.device} --threads {threads} {params.preinit} "
