@@ -42,8 +42,8 @@ test-fast: install  ## the tests without the end-to-end Snakemake runs
 	$(BIN)/pytest -m "not slow and not slurm"
 
 test-slurm: install  ## start a localhost SLURM (root, apt), run the profile test on it, stop it
-	bash tests/slurm/setup_localhost_slurm.sh
-	$(BIN)/pytest -m slurm tests/slurm; status=$$?; bash tests/slurm/teardown_localhost_slurm.sh; exit $$status
+	bash tests/workflow/slurm/setup_localhost_slurm.sh
+	$(BIN)/pytest -m slurm tests/workflow/slurm; status=$$?; bash tests/workflow/slurm/teardown_localhost_slurm.sh; exit $$status
 
 lint: install  ## ruff, mypy, snakefmt and snakemake --lint
 	$(BIN)/ruff check src tests

@@ -1,6 +1,6 @@
 """What `data.orientation: auto` buys a user with upright images who sets only `data:`: the default config before
 (`data.orientation: free`, every view turned through 360 degrees and mirrored, as all versions before the key
-existed; tests/test_orientation_jobs.py shows free changes no byte) and after (`auto`, decided from the pack
+existed; tests/unit/test_orientation_jobs.py shows free changes no byte) and after (`auto`, decided from the pack
 report), with `workflow/configs/upright.yaml` beside them, on the same images in the same call. A quality check
 with its baseline, not a speed benchmark.
 

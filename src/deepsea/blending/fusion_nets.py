@@ -5,7 +5,7 @@ log-probabilities; their fused test prediction was all it used to keep. A model 
 the nets themselves: each group's feature columns, the training split's mean and standard deviation, and every
 copy's weights, for each fold of the k-fold scheme (one "fold" for a hold-out split). `FittedGroup` standardises
 and averages a group's copies for both `fuse` and a bundle; `FusionNets.fuse` averages the groups and folds as
-`fuse` and `fuse_folds` do, with the same `equal_mean` (tests/test_fusion.py checks the two give the same bits).
+`fuse` and `fuse_folds` do, with the same `equal_mean` (tests/unit/test_fusion.py checks the two give the same bits).
 """
 
 from __future__ import annotations

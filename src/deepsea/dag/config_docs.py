@@ -2,7 +2,7 @@
 
 Every key's type, default and meaning live once, in the JSON schema the workflow validates `config.yaml` against
 (`workflow/schemas/config.schema.yaml`); the reference page is made from it, so the two cannot drift apart
-(tests/test_docs.py regenerates the page and compares).
+(tests/workflow/test_docs.py regenerates the page and compares).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 `TRAIN_CONVNET` and `TRAIN_PSEUDOLABEL` are the `shell:` of the `train_convnet` and `train_pseudolabel` rules
 (convnets.smk, pseudo_labels.smk). `deepsea train --config FILE --model NAME` fills the same template in with the
 run's settings, inputs and outputs (`TrainJob.command`), so the command it logs and the command the workflow runs
-cannot drift apart; tests/test_train_job.py checks them for every run of the demo.
+cannot drift apart; tests/workflow/test_train_job.py checks them for every run of the demo.
 """
 
 from __future__ import annotations

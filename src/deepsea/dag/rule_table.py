@@ -3,7 +3,7 @@
 Rule names say what a job makes in the DAG (`train_convnet`, `bag_average`), command names what the package does
 (`deepsea train`, `deepsea average`); several rules run one command with other inputs. The table is read from
 the rule files themselves (a rule's `shell:` string, or the `jobs.*` template it names), so it cannot drift from
-them (tests/test_docs.py regenerates it and compares).
+them (tests/workflow/test_docs.py regenerates it and compares).
 """
 
 from __future__ import annotations

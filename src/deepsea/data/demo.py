@@ -252,7 +252,7 @@ def render(spec: ClassSpec, rng: np.random.Generator) -> np.ndarray:
 class DemoSettings:
     """What `make-demo-data` generates; saved as manifest.json so the set can be regenerated exactly."""
 
-    n_train: int = 800  # the defaults are config.yaml's `demo:` (tests/test_settings.py checks they agree)
+    n_train: int = 800  # the defaults are config.yaml's `demo:` (tests/unit/test_settings.py checks they agree)
     n_test: int = 200
     n_classes: int = 20
     seed: int = 0

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-REPO = Path(__file__).parents[1]
+REPO = Path(__file__).parents[2]
 
 
 def _fresh_checkout(tmp: Path) -> Path:

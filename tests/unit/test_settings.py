@@ -12,7 +12,7 @@ from deepsea.data.augment import AugmentationRanges
 from deepsea.errors import ConfigError
 from deepsea.training.settings import ModelSettings, TrainSettings, bag_member_seed, load_model_settings
 
-SCHEMA = Path(__file__).parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path(__file__).parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 # Keys added after results existed: no `default:` in the schema, because a filled-in default would change every
 # model's params (`model_settings_json`) and make Snakemake retrain existing results; the description names it.
 # The training length too: a schema default for either of steps and epochs would make every config give both.

@@ -1,14 +1,14 @@
-"""The model bundle and `deepsea classify`, on the demo run that tests/test_workflow.py makes (conftest: demo_run).
+"""The model bundle and `deepsea classify`, on the demo run of conftest.demo_run.
 
 - A copy of the bundle, classifying 50 of the demo's test images while the run's results/ is out of reach, gives
   their submission rows (at most 1e-6 apart: the CSVs' 6 digits); a k-fold bundle does the same
-  (tests/test_efficientnet_lite.py).
+  (tests/unit/test_efficientnet_lite.py).
 - A user's folder the bundle has never seen (nested folders, names with spaces, PNG/TIFF/BMP, an unreadable file, a
   text file) classifies in one command: every readable image gets a row, the others are listed with their reasons
   (on_bad_image skip) or stop the run naming them, leaving no output (error).
 - A damaged, incomplete or foreign bundle is refused by name; a classify run stopped between chunks resumes.
 - The counts table reports one count per class and says where it comes from (the adjusted counts, shrunk by their
-  noise: tests/test_calibration.py checks them against argmax counts over many samples, benchmarks/counts_shift.py
+  noise: tests/unit/test_calibration.py checks them against argmax counts over many samples, benchmarks/counts_shift.py
   on real images).
 - With a finished training DAG, `snakemake classify` plans only the classify jobs.
 """
@@ -27,9 +27,9 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import planned_jobs, run_snakemake
 from deepsea.deploy import classify as classify_module
 from deepsea.deploy.classify import ClassifyOptions, classify
-from test_workflow import _planned_jobs, _snakemake
 
 pytestmark = pytest.mark.slow
 DEEPSEA = [sys.executable, "-m", "deepsea.cli"]
@@ -198,8 +198,8 @@ def test_a_stopped_run_resumes_from_its_finished_chunks(
 
 def test_snakemake_classify_plans_only_the_classify_jobs(demo_run: Path) -> None:
     folder = demo_run / "data/demo/test"
-    result = _snakemake(demo_run, "-n", "--config", f"classify={{dir: {folder}}}", "--", "classify")
+    result = run_snakemake(demo_run, "-n", "--config", f"classify={{dir: {folder}}}", "--", "classify")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert {rule for rule, _ in _planned_jobs(result.stdout)} == {"classify_images", "classify"}
-    unset = _snakemake(demo_run, "-n", "--", "classify")
+    assert {rule for rule, _ in planned_jobs(result.stdout)} == {"classify_images", "classify"}
+    unset = run_snakemake(demo_run, "-n", "--", "classify")
     assert unset.returncode != 0 and "set classify.dir" in unset.stdout + unset.stderr

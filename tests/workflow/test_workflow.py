@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import CPU_ONLY, DEMO_ARGS, REPO, SNAKEMAKE, planned_jobs, run_snakemake, wait_for, workflow_copy
 from deepsea.blending.calibration_stage import apply_temperature
 from deepsea.blending.submission import read_submission, score_submission
 from deepsea.predictions import Predictions, average
@@ -39,75 +40,8 @@ from deepsea.training.settings import bag_member_seed
 pytestmark = pytest.mark.slow
 PLAIN_BAG = ["plain", "plain_bag1"]  # the demo's bagged model: bags [1]
 SHARDS = 2  # config.yaml: pseudo_labels.shards
-ENSEMBLED = ["plain", "cr4_ds", "convroll4_doublescale_fs5", "probe"]  # config.yaml's ensemble models
-
-REPO = Path(__file__).parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-DEMO_ARGS = ["--cores", "2", "--rerun-incomplete", "final_submission"]  # --rerun-incomplete: for run B's restarts
 COMPARED = ("splits", "features", "predictions", "fused", "ensemble", "pseudo_labels", "final", "submission")
-TINY_CONFIG = """
-demo: {n_train: 150, n_test: 40, classes: 4, seed: 1}
-splits: {scheme: holdout}  # auto would take k-fold for 150 images: these tests check the hold-out DAG
-threads: {pack: 2, train: 1, predict: 2}  # a TTA worker process (the demo's predict threads are 1: no worker)
-tta: {views: 10}
-fusion: {copies: 2, epochs: 5, models: &blended [plain, cr4_ds, convroll4_doublescale_fs5]}
-ensemble: {models: *blended}  # the demo's lists name its probe, which this config's models leave out
-submission: {models: *blended}
-models:  # replaces the demo's models (a user's `models:` is not merged with them)
-  plain:
-    architecture: plain
-    input_size: 24
-    params: {widths: [8, 16], dense: 32}
-    bags: [1, 2]
-    augmentation: {translation: 3}
-    train: {steps: 120, batch_size: 16, learning_rate: 0.01, weight_decay: 0.0005, eval_every: 40,
-            checkpoint_every: 40}  # workers: 1 (the default): batches made in a DataLoader worker, as in the demo
-  convroll4:
-    architecture: convroll4
-    input_size: 15
-    params: {width: 0.125, depth: 2, dense: 16, dropout: 0.2}
-    augmentation: {translation: 3}
-    train: {steps: 60, batch_size: 16, weight_decay: 0.0005, eval_every: 30, checkpoint_every: 30, workers: 0}
-  cr4_ds:
-    architecture: cr4_ds
-    input_size: 15
-    params: {width: 0.125, depth: 2, dense: 16, dropout: 0.2}
-    augmentation: {translation: 3}
-    train: {steps: 40, batch_size: 16, weight_decay: 0.0005, eval_every: 20, checkpoint_every: 20, workers: 0}
-  convroll4_doublescale_fs5:
-    architecture: convroll4_doublescale_fs5
-    input_size: 15
-    params: {width: 0.125, depth: 2, dense: 16, dropout: 0.2}
-    augmentation: {translation: 3}
-    train: {steps: 40, batch_size: 16, weight_decay: 0.0005, eval_every: 20, checkpoint_every: 20, workers: 0}
-"""  # the SLURM profile test's config (tests/slurm): the demo's DAG shape in about a minute
-
-
-def _workdir(tmp: Path) -> Path:
-    """A copy of the workflow (Snakefile, workflow/, config.yaml, envs/) with a tiny config beside it."""
-    tmp.mkdir(parents=True)
-    shutil.copy(REPO / "Snakefile", tmp)
-    shutil.copy(REPO / "config.yaml", tmp)
-    shutil.copytree(REPO / "workflow", tmp / "workflow")
-    shutil.copytree(REPO / "envs", tmp / "envs")
-    (tmp / "tiny.yaml").write_text(TINY_CONFIG)
-    return tmp
-
-
-CPU_ONLY = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # the same bytes are promised on CPU: `device: auto` -> cpu
-
-
-def _snakemake(workdir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*SNAKEMAKE, *args], cwd=workdir, env=CPU_ONLY, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def _wait_for(condition, timeout: float = 1800) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
+ENSEMBLED = ["plain", "cr4_ds", "convroll4_doublescale_fs5", "probe"]  # config.yaml's ensemble models
 
 
 def _job_processes(workdir: Path, *words: str) -> list[int]:
@@ -140,20 +74,20 @@ class KilledRun:
 @pytest.fixture(scope="module")
 def killed_run(tmp_path_factory: pytest.TempPathFactory) -> KilledRun:
     """Run B: the same DAG, stopped as Ctrl-C or a cluster's preemption stops it, then resumed to the end."""
-    workdir = _workdir(tmp_path_factory.mktemp("run_b") / "wf")
+    workdir = workflow_copy(tmp_path_factory.mktemp("run_b") / "wf")
     quiet = dict(
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir, env=CPU_ONLY, start_new_session=True
     )
     models = workdir / "results" / "models"
 
     snake = subprocess.Popen([*SNAKEMAKE, *DEMO_ARGS], **quiet)
-    _wait_for(lambda: any(models.glob("*/checkpoint.pt")) or snake.poll() is not None)
+    wait_for(lambda: any(models.glob("*/checkpoint.pt")) or snake.poll() is not None)
     os.killpg(snake.pid, signal.SIGTERM)  # Snakemake and its jobs, as Ctrl-C or a preemption does
     snake.wait(timeout=300)
     interrupted = sorted(p.parent.name for p in models.glob("*/checkpoint.pt") if not (p.parent / "model.pt").exists())
 
     snake = subprocess.Popen([*SNAKEMAKE, *DEMO_ARGS], **quiet)
-    _wait_for(lambda: _job_processes(workdir, "predict") or snake.poll() is not None)
+    wait_for(lambda: _job_processes(workdir, "predict") or snake.poll() is not None)
     killed_output = None
     victims = _job_processes(workdir, "predict")
     if victims:
@@ -164,7 +98,7 @@ def killed_run(tmp_path_factory: pytest.TempPathFactory) -> KilledRun:
     snake.wait(timeout=1800)
     killed_output_left = killed_output is not None and killed_output.exists()
 
-    final = _snakemake(workdir, *DEMO_ARGS, timeout=3600)
+    final = run_snakemake(workdir, *DEMO_ARGS, timeout=3600)
     return KilledRun(workdir, interrupted, killed_output, killed_output_left, final)
 
 
@@ -277,27 +211,16 @@ def test_final_submission_is_valid_and_learned(demo_run: Path) -> None:
 
 
 def test_second_dry_run_has_nothing_to_do(demo_run: Path) -> None:
-    result = _snakemake(demo_run, "-n", "final_submission")
+    result = run_snakemake(demo_run, "-n", "final_submission")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def _planned_jobs(output: str) -> list[tuple[str, str]]:
-    """(rule, first output) of every job a dry run plans."""
-    jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", output):
-        rule = re.match(r"(?:local)?rule (\w+):", block)
-        out = re.search(r"^\s+output: ([^,\n]+)", block, flags=re.M)
-        if rule:
-            jobs.append((rule.group(1), out.group(1) if out else ""))
-    return jobs
-
-
 def test_forcerun_reruns_the_stage_and_its_dependents_only(demo_run: Path) -> None:
     """docs/usage.md (a): `snakemake --forcerun fuse_features final_submission` redoes fusion and what consumes it."""
-    result = _snakemake(demo_run, "-n", "--forcerun", "fuse_features", "--", "final_submission")
+    result = run_snakemake(demo_run, "-n", "--forcerun", "fuse_features", "--", "final_submission")
     assert result.returncode == 0, result.stderr[-3000:]
-    rules = {rule for rule, _ in _planned_jobs(result.stdout)}
+    rules = {rule for rule, _ in planned_jobs(result.stdout)}
     downstream = {"fuse_features", "evaluate_fused", "ensemble", "train_pseudolabel", "predict_tta", "choose_views",
                   "evaluate", "bundle",
                   "combine_shards", "fit_final_weight", "final_blend", "submit", "final_submission",
@@ -305,7 +228,7 @@ def test_forcerun_reruns_the_stage_and_its_dependents_only(demo_run: Path) -> No
                   "plot_training", "model_table", "plot_final", "plot_ensemble", "ablation", "top5"}  # fmt: skip
     assert "fuse_features" in rules and rules <= downstream, rules
     assert not rules & {"pack", "split_valid", "split_bag", "extract_features", "train_convnet", "bag_average"}
-    predicted = {out.split("/")[2] for rule, out in _planned_jobs(result.stdout) if rule == "predict_tta"}
+    predicted = {out.split("/")[2] for rule, out in planned_jobs(result.stdout) if rule == "predict_tta"}
     assert predicted == {f"doublescale_pl_shard{k}" for k in range(SHARDS)}  # only models trained on the ensemble
 
 
@@ -318,9 +241,9 @@ def test_editing_one_model_reruns_only_that_model_and_downstream(demo_run: Path)
     edited = after.replace("train: *cyclic_training", own_training, 1)  # its own block instead of the shared one
     (workdir / "edited.yaml").write_text(before + "\n  cr4_ds:" + edited)
     assert "epochs: 29" in (workdir / "edited.yaml").read_text().split("\n  cr4_ds:")[1].split("\n  conv")[0]
-    result = _snakemake(workdir, "-n", "--configfile", "edited.yaml", "--", "final_submission")
+    result = run_snakemake(workdir, "-n", "--configfile", "edited.yaml", "--", "final_submission")
     assert result.returncode == 0, result.stderr[-3000:]
-    jobs = _planned_jobs(result.stdout)
+    jobs = planned_jobs(result.stdout)
     assert {out for rule, out in jobs if rule == "train_convnet"} == {"results/models/cr4_ds/model.pt"}
     predicted = {out.split("/")[2] for rule, out in jobs if rule == "predict_tta"}
     assert predicted == {"cr4_ds"} | {f"doublescale_pl_shard{k}" for k in range(SHARDS)}
@@ -334,15 +257,15 @@ def test_forcing_an_orientation_reruns_the_jobs_that_turn_images_and_their_depen
     report = json.loads((demo_run / "results/data/train_report.json").read_text())
     assert report["orientation_auto"] == "free" and 0.4 < report["upright_score"] < 0.6
     (demo_run / "upright.yaml").write_text("data: {orientation: upright}\n")  # merged into config.yaml's data:
-    result = _snakemake(demo_run, "-n", "--configfile", "upright.yaml", "--", "final_submission")
+    result = run_snakemake(demo_run, "-n", "--configfile", "upright.yaml", "--", "final_submission")
     assert result.returncode == 0, result.stderr[-3000:]
-    rules = {rule for rule, _ in _planned_jobs(result.stdout)}
+    rules = {rule for rule, _ in planned_jobs(result.stdout)}
     assert {"train_convnet", "train_pseudolabel", "predict_tta", "augmentation_grid", "plot_data", "submit"} <= rules
     assert not rules & {"demo_data", "pack", "split_valid", "split_bag", "shard_test", "extract_features"}
 
 
 def test_switching_to_the_local_gpu_profile_reruns_nothing(demo_run: Path) -> None:
-    result = _snakemake(demo_run, "-n", "--profile", "workflow/profiles/local-gpu", "--cores", "2", "--",
+    result = run_snakemake(demo_run, "-n", "--profile", "workflow/profiles/local-gpu", "--cores", "2", "--",
                         "final_submission")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Nothing to be done" in result.stdout + result.stderr
@@ -402,7 +325,7 @@ REPORT_SECTIONS = {
 def test_report_has_every_section(demo_run: Path) -> None:
     """`snakemake --report` renders one self-contained HTML file with every section, each with its caption."""
     workdir = demo_run
-    result = _snakemake(workdir, "--report", "report.html", "--", "final_submission")
+    result = run_snakemake(workdir, "--report", "report.html", "--", "final_submission")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (workdir / "report.html").read_text()
     found = re.search(r"\bcategories = (\{.*?\});\n", html, flags=re.S)
@@ -462,10 +385,10 @@ def test_users_own_folder_of_pngs(tmp_path: Path, tiny_demo: Path) -> None:
     first_test.rename(mydata / "test" / "läppchen, 1.png")
     some_training_image = sorted((mydata / "train" / renamed_class).iterdir())[0]
     shutil.copy(some_training_image, mydata / "test" / "seen before.png")  # the same specimen in both sets
-    workdir = _workdir(tmp_path / "wf")
+    workdir = workflow_copy(tmp_path / "wf")
     mine = f"data:\n  train_dir: '{mydata}/train'\n  test_dir: '{mydata}/test'\n"
     (workdir / "mine.yaml").write_text(ONE_SMALL_MODEL + mine)
-    result = _snakemake(workdir, "--cores", "2", "--configfile=mine.yaml", "final_submission", timeout=900)
+    result = run_snakemake(workdir, "--cores", "2", "--configfile=mine.yaml", "final_submission", timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
     assert not (workdir / "data" / "demo").exists()  # the demo generator did not run
     ids, classes, _ = read_submission(workdir / "results" / "submission" / "submission.csv.gz")
@@ -478,7 +401,7 @@ def test_users_own_folder_of_pngs(tmp_path: Path, tiny_demo: Path) -> None:
 
 
 def test_mistyped_key_is_named(tmp_path: Path) -> None:
-    workdir = _workdir(tmp_path / "wf")
+    workdir = workflow_copy(tmp_path / "wf")
     (workdir / "typo.yaml").write_text("data:\n  trian_dir: /somewhere\n")
     result = subprocess.run(
         [*SNAKEMAKE, "-n", "--configfile", "typo.yaml"], cwd=workdir, capture_output=True, text=True
@@ -488,7 +411,7 @@ def test_mistyped_key_is_named(tmp_path: Path) -> None:
 
 
 def test_preinit_is_a_dag_dependency_and_checked(tmp_path: Path) -> None:
-    workdir = _workdir(tmp_path / "wf")
+    workdir = workflow_copy(tmp_path / "wf")
     (workdir / "pre.yaml").write_text(
         ONLY_CONVROLL4 + "models:\n  convroll4: {architecture: convroll4}\n"
         "  deep: {architecture: convroll5_preinit, preinit: convroll4, input_size: 15,"
@@ -513,7 +436,7 @@ def test_preinit_is_a_dag_dependency_and_checked(tmp_path: Path) -> None:
 
 def test_users_models_replace_the_demos(tmp_path: Path) -> None:
     """A --configfile with `models:` gets exactly its models: none of the demo's (nor their bags) join the DAG."""
-    workdir = _workdir(tmp_path / "wf")
+    workdir = workflow_copy(tmp_path / "wf")
     (workdir / "mine.yaml").write_text(ONLY_CONVROLL4 + "models:\n  convroll4: {architecture: convroll4}\n")
     result = subprocess.run(
         [*SNAKEMAKE, "-n", "-p", "--configfile=mine.yaml", "all"], cwd=workdir, capture_output=True, text=True

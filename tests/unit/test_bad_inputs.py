@@ -29,7 +29,7 @@ from deepsea.data.splits import stratified_split
 from deepsea.errors import BadImageError, DataMismatchError, DeepseaError, NonFiniteError
 from deepsea.predictions import Predictions, average
 
-REPO = Path(__file__).parents[1]
+REPO = Path(__file__).parents[2]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from deepsea.dag.config_docs import config_reference
 
-REPO = Path(__file__).parents[1]
+REPO = Path(__file__).parents[2]
 GUIDES = ["README.md", "docs/usage.md"]
 EXCLUDED: dict[str, str] = {}  # command prefixes that cannot run here, and why
 
@@ -92,16 +92,16 @@ def test_a_documented_command_runs(guide: str, command: str, tmp_path: Path) -> 
         for flag in (w.split("=")[0] for w in words[2:] if w.startswith("--")):
             assert flag in help_text, f"{guide}: `deepsea {words[1]}` has no {flag}"
         return
-    from test_workflow import _snakemake, _workdir
+    from conftest import run_snakemake, workflow_copy
 
-    workdir = _workdir(tmp_path / "wf")
+    workdir = workflow_copy(tmp_path / "wf")
     sample = tmp_path / "new_sample"
     sample.mkdir()
     (workdir / "mine.yaml").write_text("data: {train_dir: data/demo/train, test_dir: data/demo/test}\n")
     for folder in ("data/ndsb/train", "data/ndsb/test"):  # where ndsb-full.yaml expects the competition's images
         (workdir / folder).mkdir(parents=True)
     args = [w.replace("/data/new_sample", str(sample)) for w in words[1:]]
-    result = _snakemake(workdir, *([] if "-n" in args else ["-n"]), *args)
+    result = run_snakemake(workdir, *([] if "-n" in args else ["-n"]), *args)
     assert result.returncode == 0, f"{guide}: {command}\n{result.stderr[-3000:]}"
 
 

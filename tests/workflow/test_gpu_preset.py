@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import REPO, SNAKEMAKE, workflow_copy
 from deepsea.dag.config_loader import load_workflow_config
 from deepsea.nets.families import FAMILY
-from test_workflow import REPO, SNAKEMAKE, _workdir
 
 CLASSES, PER_CLASS = 6, 3
 HOLDOUT = "splits: {scheme: holdout}\n"  # a few placeholder images: auto would plan k-fold, not the DAG checked
@@ -30,7 +30,7 @@ def _dry_run(tmp_path_factory: pytest.TempPathFactory, preset: str) -> str:
             cv2.imwrite(str(root / "train" / f"class_{c}" / f"{c}_{i}.png"), image)
     (root / "test").mkdir()
     cv2.imwrite(str(root / "test" / "new.png"), image)
-    workdir = _workdir(tmp_path_factory.mktemp("preset") / "wf")
+    workdir = workflow_copy(tmp_path_factory.mktemp("preset") / "wf")
     (workdir / "mine.yaml").write_text(f"data: {{train_dir: {root}/train, test_dir: {root}/test}}\n{HOLDOUT}")
     command = [*SNAKEMAKE, "-n", "-p", "--configfile", preset, "mine.yaml", "--", "final_submission"]
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=300)

@@ -4,7 +4,7 @@
 # MariaDB, slurmdbd, slurmctld and slurmd by hand (no systemd). Partitions `cpu` (default) and `gpu`, a fake GRES
 # gpu:1 (File=/dev/null), select/cons_tres, DefMemPerCPU so jobs share the node, accounting through slurmdbd
 # (the executor plugin polls sacct). Needs root and apt. Idempotent: a running cluster is left alone.
-# Undo with tests/slurm/teardown_localhost_slurm.sh.
+# Undo with tests/workflow/slurm/teardown_localhost_slurm.sh.
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then

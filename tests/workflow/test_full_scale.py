@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-from test_workflow import REPO, SNAKEMAKE, _workdir
+from conftest import REPO, SNAKEMAKE, workflow_copy
 
 N_CLASSES = 121
 BASIC, PREINIT, BAGGED, PSEUDO_LABEL = 10, 1, 28, 3
@@ -71,7 +71,7 @@ def full_dry_run(tmp_path_factory: pytest.TempPathFactory) -> str:
     (root / "test").mkdir()
     for i in range(4):
         cv2.imwrite(str(root / "test" / f"{i}.jpg"), image)
-    workdir = _workdir(tmp_path_factory.mktemp("full") / "wf")
+    workdir = workflow_copy(tmp_path_factory.mktemp("full") / "wf")
     (workdir / "data.yaml").write_text(f"data: {{train_dir: {root}/train, test_dir: {root}/test}}\n")
     result = subprocess.run(
         [

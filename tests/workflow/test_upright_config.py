@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import SNAKEMAKE, workflow_copy
 from deepsea.data.orientation import UPRIGHT_TILT
-from test_workflow import SNAKEMAKE, _workdir
 
 TURNING_RULES = ("train_convnet", "train_pseudolabel", "predict_tta", "augmentation_grid")
 HOLDOUT = "splits: {scheme: holdout}\n"  # a few placeholder images: auto would plan k-fold, not the DAG checked
@@ -56,7 +56,7 @@ def _turning_commands(stdout: str) -> list[str]:
 
 def test_every_job_that_turns_images_reads_the_decision(tmp_path: Path) -> None:
     data = _flat_images(tmp_path / "data")
-    workdir = _workdir(tmp_path / "wf")
+    workdir = workflow_copy(tmp_path / "wf")
     (workdir / "mine.yaml").write_text(f"data: {{train_dir: {data}/train, test_dir: {data}/test}}\n{HOLDOUT}")
     stdout = _dry_run(workdir, "mine.yaml")
     turning = _turning_commands(stdout)
@@ -68,7 +68,7 @@ def test_every_job_that_turns_images_reads_the_decision(tmp_path: Path) -> None:
 
 def test_upright_config_trains_plain_only_with_the_decision_forced(tmp_path: Path) -> None:
     data = _flat_images(tmp_path / "data")
-    workdir = _workdir(tmp_path / "wf")
+    workdir = workflow_copy(tmp_path / "wf")
     (workdir / "mine.yaml").write_text(f"data: {{train_dir: {data}/train, test_dir: {data}/test}}\n{HOLDOUT}")
     stdout = _dry_run(workdir, "workflow/configs/upright.yaml", "mine.yaml")
     trained = [json.loads(s) for s in re.findall(r"deepsea train --settings '([^']*)'", stdout)]
@@ -120,7 +120,7 @@ pseudo_labels: {models: {}}
 @pytest.mark.parametrize("turned", [False, True], ids=["upright", "rotation-free"])
 def test_pack_decides_and_upright_jobs_never_turn_over(tmp_path: Path, turned: bool) -> None:
     data = _digits(tmp_path / "data", turned)
-    workdir = _workdir(tmp_path / "wf")
+    workdir = workflow_copy(tmp_path / "wf")
     data_yaml = f"data: {{train_dir: {data}/train, test_dir: {data}/test}}\n"
     (workdir / "mine.yaml").write_text(data_yaml + HOLDOUT + ONE_SMALL_MODEL)
     target = "results/predictions/plain/valid.tta.npy"

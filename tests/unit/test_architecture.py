@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).parents[1]
+REPO = Path(__file__).parents[2]
 PACKAGE = REPO / "src" / "deepsea"
 
 # Lowest first: a module may import from its own layer and the layers below it, never from one above.

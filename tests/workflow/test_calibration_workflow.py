@@ -1,4 +1,4 @@
-"""Calibration in the workflow, on the demo run of tests/test_workflow.py (conftest: demo_run).
+"""Calibration in the workflow, on the demo run of tests/workflow/test_workflow.py (conftest: demo_run).
 
 - The temperature is fitted on the final blend rebuilt without the ensemble's in-sample weights and adopted only on
   evidence; the submission, the ablation's last row and the model bundle all use the temperature it wrote.
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import planned_jobs, run_snakemake
 from deepsea.blending.calibration_stage import apply_temperature
 from deepsea.predictions import Predictions
-from test_workflow import _planned_jobs, _snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -52,11 +52,11 @@ def test_calibration_none_submits_the_final_blend_as_before(demo_run: Path, tmp_
     workdir = tmp_path / "wf"
     shutil.copytree(demo_run, workdir, symlinks=True)  # file times kept: only what the switch changes reruns
     off = ["--config", "calibration=none", "--"]
-    planned = _snakemake(workdir, "-n", *off, "final_submission")
+    planned = run_snakemake(workdir, "-n", *off, "final_submission")
     assert planned.returncode == 0, planned.stderr[-3000:]
-    rules = {rule for rule, _ in _planned_jobs(planned.stdout)}
+    rules = {rule for rule, _ in planned_jobs(planned.stdout)}
     assert rules == {"submit", "top5", "bundle", "ablation", "plot_calibration", "final_submission"}, rules
-    result = _snakemake(workdir, "--cores", "2", *off, "final_submission")
+    result = run_snakemake(workdir, "--cores", "2", *off, "final_submission")
     assert result.returncode == 0, result.stderr[-3000:]
     by_hand = tmp_path / "by_hand.csv.gz"
     subprocess.run(

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import CPU_ONLY, SNAKEMAKE, workflow_copy
 from deepsea.dag.config_loader import load_workflow_config
 from deepsea.dag.jobs import train_job
 from deepsea.errors import ConfigError
-from test_workflow import CPU_ONLY, SNAKEMAKE, _workdir
 
 PREINIT = """
 models:
@@ -32,12 +32,12 @@ tta: {views: 4}
 
 def _workflow(tmp: Path) -> Path:
     """A copy of the workflow folder (what `snakemake` and `deepsea train --config` read) with PREINIT beside it."""
-    workdir = _workdir(tmp / "wf")
+    workdir = workflow_copy(tmp / "wf")
     (workdir / "pre.yaml").write_text(PREINIT)
     return workdir
 
 
-def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [*SNAKEMAKE, "--cores", "2", *args],
         cwd=workdir,
@@ -52,7 +52,7 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 def _rule_commands(workdir: Path, *configfile: str) -> set[str]:
     """The `deepsea train` command of every training job of `snakemake -n -p all`, without its log redirection."""
-    result = _snakemake(workdir, "-n", "-p", "--forceall", *configfile, "--", "all")
+    result = run_snakemake(workdir, "-n", "-p", "--forceall", *configfile, "--", "all")
     shell = [line.split("Shell command: ", 1)[1] for line in result.stdout.splitlines() if "Shell command: " in line]
     return {line.split(" > results/logs/", 1)[0].rstrip() for line in shell if line.startswith("deepsea train ")}
 
@@ -104,7 +104,7 @@ def test_trained_by_hand_equals_the_rules_model(tmp_path: Path) -> None:
         "-- results/data/train.npz results/data/train_report.json" in result.stderr
     )
     targets = ["results/models/deep/model.pt", "results/predictions/convroll4_bag3/valid.npy"]
-    _snakemake(workdir, "--configfile", "pre.yaml", "--", *targets)
+    run_snakemake(workdir, "--configfile", "pre.yaml", "--", *targets)
     for run in ("deep", "convroll4_bag3"):
         out = tmp_path / "by_hand" / run / "model.pt"
         result = _deepsea(workdir, "train", "--config", "pre.yaml", "--model", run, "--out", str(out))
@@ -116,5 +116,5 @@ def test_trained_by_hand_equals_the_rules_model(tmp_path: Path) -> None:
     for threads, redone in (("2", False), ("1", True)):
         args = ("train", "--config", "pre.yaml", "--model", "convroll4_bag3", "--threads", threads)
         assert _deepsea(workdir, *args).returncode == 0
-        planned = _snakemake(workdir, "-n", "--configfile", "pre.yaml", "--", targets[1]).stdout
+        planned = run_snakemake(workdir, "-n", "--configfile", "pre.yaml", "--", targets[1]).stdout
         assert ("Updated input files: results/models/convroll4_bag3/model.pt" in planned) == redone, planned

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import CPU_ONLY, SNAKEMAKE, run_snakemake, wait_for, workflow_copy
 from deepsea.blending.submission import read_submission
 from deepsea.data.imageset import ImageSet
 from deepsea.predictions import Predictions, average
 from deepsea.training.model_file import load_model
-from test_workflow import CPU_ONLY, SNAKEMAKE, _snakemake, _wait_for, _workdir
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ COMPARED = ("splits", "predictions", "fused", "ensemble", "pseudo_labels", "fina
 
 
 def _kfold_workdir(tmp: Path) -> Path:
-    workdir = _workdir(tmp)
+    workdir = workflow_copy(tmp)
     (workdir / "kfold.yaml").write_text(KFOLD_CONFIG)
     return workdir
 
@@ -70,17 +70,17 @@ class KfoldRuns:
 @pytest.fixture(scope="module")
 def kfold_runs(tmp_path_factory: pytest.TempPathFactory) -> KfoldRuns:
     a = _kfold_workdir(tmp_path_factory.mktemp("kfold_a") / "wf")
-    result = _snakemake(a, *ARGS, timeout=1800)
+    result = run_snakemake(a, *ARGS, timeout=1800)
     assert result.returncode == 0, result.stderr[-4000:]
     b = _kfold_workdir(tmp_path_factory.mktemp("kfold_b") / "wf")
     models = b / "results" / "models"
     quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=b, env=CPU_ONLY, start_new_session=True)
     snake = subprocess.Popen([*SNAKEMAKE, *ARGS], **quiet)
-    _wait_for(lambda: any(models.glob("*/checkpoint.pt")) or snake.poll() is not None, timeout=900)
+    wait_for(lambda: any(models.glob("*/checkpoint.pt")) or snake.poll() is not None, timeout=900)
     os.killpg(snake.pid, signal.SIGTERM)
     snake.wait(timeout=300)
     interrupted = sorted(p.parent.name for p in models.glob("*/checkpoint.pt") if not (p.parent / "model.pt").exists())
-    result = _snakemake(b, *ARGS, timeout=1800)
+    result = run_snakemake(b, *ARGS, timeout=1800)
     assert result.returncode == 0, result.stderr[-4000:]
     return KfoldRuns(a, b, interrupted)
 
@@ -156,7 +156,7 @@ def test_bags_under_kfold_are_not_trained_and_the_log_says_so(tmp_path: Path) ->
     (workdir / "bags.yaml").write_text(
         KFOLD_CONFIG.replace("    input_size: 24\n", "    input_size: 24\n    bags: [1]\n")
     )
-    result = _snakemake(workdir, "-n", "--configfile", "bags.yaml", "--", "final_submission")
+    result = run_snakemake(workdir, "-n", "--configfile", "bags.yaml", "--", "final_submission")
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stderr + result.stdout
     assert "the bags of plain are not trained" in out and "plain_bag1" not in out and "plain_fold0" in out

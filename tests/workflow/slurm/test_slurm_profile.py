@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from test_workflow import REPO, SNAKEMAKE, TINY_CONFIG, _workdir  # noqa: E402
+from conftest import REPO, SNAKEMAKE, TINY_CONFIG, workflow_copy
 
 pytestmark = pytest.mark.slurm
 
@@ -56,7 +54,7 @@ def _jobs_by_rule(workdir: Path) -> dict[str, list[str]]:
 
 @pytest.mark.skipif(not _cluster_up(), reason="no SLURM cluster (make test-slurm starts one)")
 def test_gpu_rules_on_gpu_partition_and_same_submission(tmp_path: Path) -> None:
-    local = _workdir(tmp_path / "local")
+    local = workflow_copy(tmp_path / "local")
     result = subprocess.run(
         [*SNAKEMAKE, "--configfile", "tiny.yaml", "--cores", "2", "final_submission"],
         cwd=local,
@@ -66,7 +64,7 @@ def test_gpu_rules_on_gpu_partition_and_same_submission(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
 
-    cluster = _workdir(tmp_path / "cluster")
+    cluster = workflow_copy(tmp_path / "cluster")
     (cluster / "tiny.yaml").write_text(TINY_CONFIG)
     profile = _test_profile(cluster)
     result = subprocess.run(
