@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import planned_jobs, run_snakemake
-from deepsea.blending.calibration_stage import apply_temperature
+from deepsea.blending.temperature import apply_temperature
 from deepsea.predictions import Predictions
 
 pytestmark = pytest.mark.slow

@@ -31,8 +31,8 @@ import numpy as np
 import pytest
 
 from conftest import CPU_ONLY, DEMO_ARGS, REPO, SNAKEMAKE, planned_jobs, run_snakemake, wait_for, workflow_copy
-from deepsea.blending.calibration_stage import apply_temperature
 from deepsea.blending.submission import read_submission, score_submission
+from deepsea.blending.temperature import apply_temperature
 from deepsea.predictions import Predictions, average
 from deepsea.training.model_file import load_model
 from deepsea.training.settings import bag_member_seed

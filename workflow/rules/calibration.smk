@@ -1,5 +1,5 @@
-# one temperature for the submission stage's prediction, fitted on validation predictions that did not see their
-# labels (the ensemble out of fold), and the stage's predictions calibrated with it (`calibration: none` skips both).
+# one temperature for the submission source's prediction, fitted on validation predictions that did not see their
+# labels (the ensemble out of fold), and the source's predictions calibrated with it (`calibration: none` skips both).
 
 
 rule fit_calibration:
@@ -27,13 +27,13 @@ rule fit_calibration:
         seed=config["ensemble"]["seed"],
         min_gain_se=config["decisions"]["min_gain_se"],
     shell:
-        "deepsea fit-calibration --stage-valid {input.stage_valid} {params.stages} --data {input.data} "
+        "deepsea fit-calibration --source-valid {input.source_valid} {params.stages} --data {input.data} "
         "--folds {params.folds} --seed {params.seed} --min-gain-se {params.min_gain_se} --out {output} > {log} 2>&1"
 
 
 rule calibrate:
     input:
-        preds=lambda w: plan.stage_predictions(w.subset),
+        preds=lambda w: plan.source_predictions(w.subset),
         calibration=paths.CALIBRATION,
     output:
         pred=paths.CALIBRATED,

@@ -139,8 +139,8 @@ rule plot_final:
 
 rule plot_calibration:
     input:
-        stage_valid=plan.stage_predictions("valid"),
-        stage_test=plan.stage_predictions("test"),
+        source_valid=plan.source_predictions("valid"),
+        source_test=plan.source_predictions("test"),
         calibration=[paths.CALIBRATION] if plan.calibrated() else [],
         data=paths.TRAIN_DATA,
         labels=plan.test_labels_input(),
@@ -178,7 +178,7 @@ rule plot_calibration:
         ),
         precision=config["classify"]["precision"],
     shell:
-        "deepsea plot-calibration --stage-valid {input.stage_valid} --stage-test {input.stage_test} "
+        "deepsea plot-calibration --source-valid {input.source_valid} --source-test {input.source_test} "
         "{params.calibration} {params.labels} --data {input.data} --precision {params.precision} "
         "--out-png {output.png} --out-thresholds {output.csv} --out-thresholds-png {output.thresholds_png} "
         "> {log} 2>&1"

@@ -109,7 +109,7 @@ def honest_blend_parts(
     """Load the ensembled models' and pseudo-label entries' validation predictions on the images they all have
     (all of them under a hold-out split; under k-fold the pseudo-label models' fold 0, the only images they did not
     train on) and blend the models out of fold with the ensemble's mean; `command` names the stage in errors.
-    What fit-final-weight and fit-calibration (calibration_stage.py) fit on."""
+    What fit-final-weight and fit-calibration (temperature.py) fit on."""
     mean, adopted = ensemble_blend(ensemble_weights_path)
     paths = [*ensemble_valid_paths, *pseudo_label_paths]
     predictions = list(load_aligned(paths, common_images(paths)))

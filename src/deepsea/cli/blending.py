@@ -119,7 +119,7 @@ def _cmd_fit_final_weight(a: argparse.Namespace) -> None:
 
 
 def _cmd_fit_calibration(a: argparse.Namespace) -> None:
-    from deepsea.blending.calibration_stage import run_fit_calibration
+    from deepsea.blending.temperature import run_fit_calibration
 
     if bool(a.ensemble_valid) != bool(a.ensemble_weights):
         raise DeepseaError("fit-calibration: give --ensemble-valid and --ensemble-weights together, or neither.")
@@ -127,13 +127,13 @@ def _cmd_fit_calibration(a: argparse.Namespace) -> None:
         raise DeepseaError("fit-calibration: --pseudo-labels needs the ensemble they are blended with.")
     ensemble = (a.ensemble_valid, a.ensemble_weights) if a.ensemble_weights else None
     run_fit_calibration(
-        a.stage_valid, ensemble, a.pseudo_labels or [], a.data, a.out, folds=a.folds, seed=a.seed,
+        a.source_valid, ensemble, a.pseudo_labels or [], a.data, a.out, folds=a.folds, seed=a.seed,
         min_gain_se=a.min_gain_se,
     )  # fmt: skip
 
 
 def _cmd_calibrate(a: argparse.Namespace) -> None:
-    from deepsea.blending.calibration_stage import run_calibrate
+    from deepsea.blending.temperature import run_calibrate
 
     run_calibrate(a.pred, a.calibration, prediction_out(a.out))
 
@@ -267,7 +267,7 @@ def _add_final_blend(add: AddCommand) -> None:
 
 def _add_calibration(add: AddCommand) -> None:
     p = add("fit-calibration", _cmd_fit_calibration, "fit one temperature for the submission's prediction")
-    p.add_argument("--stage-valid", required=True, nargs="+", help="the stage's validation prediction(s)")
+    p.add_argument("--source-valid", required=True, nargs="+", help="the source's validation prediction(s)")
     p.add_argument("--ensemble-valid", nargs="+", help="the ensembled models' validation predictions, if ensembled")
     p.add_argument("--ensemble-weights", help="the ensemble's weights.json (its blend's mean and adoption)")
     p.add_argument("--pseudo-labels", nargs="+", help="each pseudo-label entry's validation prediction, if blended")
@@ -277,8 +277,8 @@ def _add_calibration(add: AddCommand) -> None:
     p.add_argument("--out", required=True, help="JSON to write: the temperature and the losses it chose between")
     _add_min_gain_se(p)
 
-    p = add("calibrate", _cmd_calibrate, "apply the fitted temperature to a stage's prediction")
-    p.add_argument("--pred", required=True, nargs="+", help="the stage's predictions of one subset (averaged)")
+    p = add("calibrate", _cmd_calibrate, "apply the fitted temperature to the submission source's prediction")
+    p.add_argument("--pred", required=True, nargs="+", help="the source's predictions of one subset (averaged)")
     p.add_argument("--calibration", required=True, help="the JSON written by fit-calibration")
     add_prediction_out(p)
 

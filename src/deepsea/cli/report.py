@@ -57,8 +57,8 @@ def _cmd_plot_calibration(a: argparse.Namespace) -> None:
     from deepsea.report.plots import plot_reliability, plot_table
 
     fitted, used, adopted = rel.read_calibration(a.calibration)
-    valid, class_names = rel.load_stage(a.stage_valid, data=a.data)
-    test = rel.load_stage(a.stage_test, test_labels=a.test_labels)[0] if a.test_labels else None
+    valid, class_names = rel.load_source(a.source_valid, data=a.data)
+    test = rel.load_source(a.source_test, test_labels=a.test_labels)[0] if a.test_labels else None
     panels = [("validation", valid.probs, rel.tempered(valid, fitted).probs, valid.labels)]
     if test is not None:
         panels.append(("test (known labels)", test.probs, rel.tempered(test, fitted).probs, test.labels))
@@ -160,8 +160,8 @@ def _add_evaluate(add: AddCommand) -> None:
 
 def _add_plot_calibration(add: AddCommand) -> None:
     p = add("plot-calibration", _cmd_plot_calibration, "reliability diagrams and the classify thresholds' scores")
-    p.add_argument("--stage-valid", required=True, nargs="+", help="the submission stage's validation prediction(s)")
-    p.add_argument("--stage-test", required=True, nargs="+", help="its test prediction(s)")
+    p.add_argument("--source-valid", required=True, nargs="+", help="the submission source's validation prediction(s)")
+    p.add_argument("--source-test", required=True, nargs="+", help="its test prediction(s)")
     p.add_argument("--calibration", default="", help="fit-calibration's JSON (none: uncalibrated)")
     p.add_argument("--data", required=True, help="packed training data (.npz), for the validation labels")
     p.add_argument("--test-labels", default="", help="true test labels (image,class CSV), when known")
@@ -244,7 +244,7 @@ def add_commands(add: AddCommand) -> None:
         p.add_argument(f"--{option}", required=True, nargs="+", help="one prediction file per --names entry")
     p.add_argument("--ensemble", nargs=2, metavar=("VALID", "TEST"), help="the weighted ensemble's predictions")
     p.add_argument("--final", nargs=2, metavar=("VALID", "TEST"), help="the final blend's predictions")
-    p.add_argument("--calibrated", nargs=2, metavar=("VALID", "TEST"), help="the calibrated stage's predictions")
+    p.add_argument("--calibrated", nargs=2, metavar=("VALID", "TEST"), help="the calibrated source's predictions")
     p.add_argument("--test-labels", default="", help="true test labels (image,class CSV), when known")
     p.add_argument("--data", required=True, help="packed training data (.npz)")
     p.add_argument("--split", required=True, help="the standard split")

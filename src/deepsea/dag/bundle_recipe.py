@@ -50,7 +50,7 @@ def _run(run: str, chosen_by_entry: bool) -> dict[str, str | None]:
 
 
 def _validation(source: str, with_pl: bool, with_temperature: bool) -> dict[str, str] | None:
-    """The submission's stage on the validation images: calibrated where the workflow calibrates it."""
+    """The submission's source on the validation images: calibrated where the workflow calibrates it."""
     if with_temperature:
         stage = paths.CALIBRATED
     elif source == "models":
@@ -85,9 +85,9 @@ def bundle_recipe(config: Config, shard_runs: dict[str, list[str]]) -> dict[str,
         else None,
         "pseudo_labels": pseudo_labels,
         "final_weights": final_weights,
-        "temperature": paths.CALIBRATION if with_temperature else None,  # applied last, to the stage's prediction
+        "temperature": paths.CALIBRATION if with_temperature else None,  # applied last, to the source's prediction
         "features": {key: config["features"][key] for key in ("groups", "haralick_levels")},
-        # the submission's stage on the validation images, with their labels: what thresholds and adjusted
+        # the submission's source on the validation images, with their labels: what thresholds and adjusted
         # counts are fitted on when classifying (none for an average of submission.models, never made for them)
         "validation": _validation(source, with_pl, with_temperature),
         "train_report": paths.TRAIN_REPORT,

@@ -56,8 +56,8 @@ ENSEMBLE = "results/ensemble/{subset}.npy"
 PSEUDO_LABEL_TARGETS = ENSEMBLE.format(subset="test")  # the ensemble's test probabilities: soft targets
 PSEUDO_LABELS = "results/pseudo_labels/{name}/{subset}.npy"
 FINAL_BLEND = "results/final/blend.json"
-CALIBRATION = "results/calibration/temperature.json"  # the submission stage's temperature (fit_calibration)
-CALIBRATED = "results/calibration/{subset}.npy"  # the submission stage's prediction, calibrated
+CALIBRATION = "results/calibration/temperature.json"  # the submission source's temperature (fit_calibration)
+CALIBRATED = "results/calibration/{subset}.npy"  # the submission source's prediction, calibrated
 BUNDLE = "results/bundle"  # the model bundle (deepsea/deploy/bundle.py): what `classify` needs, nothing else
 CLASSIFIED = "results/classified/predictions.csv"  # `snakemake classify`: classify.dir through the bundle
 FINAL = "results/final/{subset}.npy"

@@ -176,8 +176,8 @@ class Plan:
             return f"--weights-from {paths.FINAL_BLEND}{common}"
         return "--weights " + " ".join(str(x) for x in runs.fixed_final_weights(self.config)) + common
 
-    def stage_predictions(self, subset: str) -> list[str]:
-        """The submission stage's predictions of `subset`: the final blend's, the ensemble's, or those of
+    def source_predictions(self, subset: str) -> list[str]:
+        """The submission source's predictions of `subset`: the final blend's, the ensemble's, or those of
         submission.models (averaged)."""
         source = self.config["submission"]["source"]
         if source == "final":
@@ -188,14 +188,14 @@ class Plan:
         return [prediction(name) for name in self.config["submission"]["models"]]
 
     def calibrated(self) -> bool:
-        """True when the submission stage's prediction is calibrated (fit_calibration, calibrate)."""
+        """True when the submission source's prediction is calibrated (fit_calibration, calibrate)."""
         return runs.calibrated(self.config)
 
     def calibration_inputs(self) -> dict[str, list[str]]:
-        """What the temperature is fitted on: the stage's validation prediction and, to rebuild it without the
+        """What the temperature is fitted on: the source's validation prediction and, to rebuild it without the
         ensemble's in-sample weights, the ensembled models' and pseudo-label entries' validation predictions."""
         source = self.config["submission"]["source"]
-        inputs = {"stage_valid": self.stage_predictions("valid"), "data": [paths.TRAIN_DATA]}
+        inputs = {"source_valid": self.source_predictions("valid"), "data": [paths.TRAIN_DATA]}
         if source != "models":
             inputs |= {"ensemble_valid": self.ensemble_inputs("valid"), "ensemble_weights": [paths.ENSEMBLE_WEIGHTS]}
         if source == "final" and self.config["pseudo_labels"]["models"]:
@@ -203,8 +203,8 @@ class Plan:
         return inputs
 
     def submission_inputs(self) -> list[str]:
-        """The test predictions the submission averages: the calibrated stage's, or the stage's as blended."""
-        return [paths.fill(paths.CALIBRATED, subset="test")] if self.calibrated() else self.stage_predictions("test")
+        """The test predictions the submission averages: the calibrated source's, or the source's as blended."""
+        return [paths.fill(paths.CALIBRATED, subset="test")] if self.calibrated() else self.source_predictions("test")
 
     def submission_runs(self) -> list[str]:
         """The model runs behind the submission (bag members included): their evaluations are reported."""

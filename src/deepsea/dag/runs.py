@@ -22,7 +22,7 @@ Runs = dict[str, dict[str, Any]]
 
 
 def calibrated(config: Config) -> bool:
-    """Whether the submission stage's prediction is calibrated (fit_calibration, calibrate) before it is submitted
+    """Whether the submission source's prediction is calibrated (fit_calibration, calibrate) before it is submitted
     and bundled."""
     return config["calibration"] == "temperature"
 

@@ -12,7 +12,7 @@ Copying the folder is all it takes to classify on another machine. It holds:
   weights and mean, the pseudo-label entries and the final blend's weights, the calibration temperature (1: none),
   the feature settings, the training
   images' background, the class names, the deepsea version and the config the bundle came from;
-- `validation.npz`: the submission's stage (calibrated) on the validation images and their labels, which `classify`
+- `validation.npz`: the submission's source (calibrated) on the validation images and their labels, which `classify`
   fits its per-class thresholds and adjusted counts on (none for an uncalibrated `submission.source: models`);
 - `manifest.json`: the sha256 of every other file. `classify` refuses a bundle whose files do not match it (a damaged
   or edited file, a missing one) or that another deepsea version wrote, naming what is wrong.
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from deepsea.blending.calibration_stage import read_temperature
+from deepsea.blending.temperature import read_temperature
 from deepsea.data.imageset import ImageSet
 from deepsea.data.pack import background_of_report
 from deepsea.errors import DataMismatchError, DeepseaError
@@ -110,7 +110,7 @@ def _resolve(recipe: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], dic
 
 
 def _write_validation(recipe: dict[str, Any], workdir: Path, out: Path, class_names: list[str]) -> bool:
-    """validation.npz: the submission's stage on the validation images (float32, the bundle's class order) and
+    """validation.npz: the submission's source on the validation images (float32, the bundle's class order) and
     their labels; False when the recipe has none."""
     if not recipe["validation"]:
         return False

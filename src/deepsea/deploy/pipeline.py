@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from deepsea.blending.calibration_stage import apply_temperature
 from deepsea.blending.combine_shards import shard_mean
 from deepsea.blending.ensemble import blend
 from deepsea.blending.fusion_nets import FusionNets
+from deepsea.blending.temperature import apply_temperature
 from deepsea.data.features import FeatureSettings, feature_table
 from deepsea.data.imageset import ImageSet
 from deepsea.deploy.bundle import Bundle
@@ -91,7 +91,7 @@ class LoadedBundle:
         return apply_temperature(self.stage_probabilities(images), self.recipe.get("temperature", 1.0))
 
     def stage_probabilities(self, images: ImageSet) -> np.ndarray:
-        """The submission's stage (final blend, ensemble or models' average) of a chunk of images, uncalibrated."""
+        """The submission's source (final blend, ensemble or models' average) of a chunk of images, uncalibrated."""
         recipe = self.recipe
         runs = {run: self.run(run, images) for run in recipe["runs"]}
         features = None

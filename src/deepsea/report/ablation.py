@@ -2,7 +2,7 @@
 
 Steps (the story of the Deep Sea documentation): the best single model's centre view -> + 70-view TTA -> + feature
 fusion -> uniform blend of the ensembled models -> weighted ensemble -> + pseudo-labels (the final blend) ->
-+ calibration (one temperature, calibration_stage.py). The "best
++ calibration (one temperature, temperature.py). The "best
 single model" is chosen the way a user would choose it, by validation log loss of its TTA prediction, never by test
 labels. Validation scores come from the packed labels of the standard split; test scores only when true test labels are
 given (the demo's hidden labels)."""

@@ -95,10 +95,10 @@ def _share(part: int, whole: int) -> float | str:
     return round(float(part / whole), 4) if whole else ""
 
 
-def load_stage(
+def load_source(
     paths: Sequence[str], *, data: str | None = None, test_labels: str | None = None
 ) -> tuple[Labelled, list[str]]:
-    """(the stage's prediction with its labels, class names): labelled from the packed training data (validation)
+    """(the source's prediction with its labels, class names): labelled from the packed training data (validation)
     or the true test labels."""
     averaged = average(paths)
     if data is not None:

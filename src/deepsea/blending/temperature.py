@@ -1,6 +1,6 @@
 """`deepsea fit-calibration` and `deepsea calibrate`: one temperature for the submission's prediction.
 
-The submission's stage (the final blend, the weighted ensemble, or an average of models) is calibrated with a
+The submission's source (the final blend, the weighted ensemble, or an average of models) is calibrated with a
 single temperature T (temperature scaling, Guo et al. 2017; calibration.py): p proportional to p^(1/T). T is fitted
 against a validation prediction that has not seen the labels it is scored on:
 
@@ -37,12 +37,12 @@ from deepsea.predictions import Predictions, average, meta_path
 log = logging.getLogger(__name__)
 
 
-def _stage_weights(stage_valid: str, n_pseudo: int) -> np.ndarray:
+def _final_blend_weights(source_valid: str, n_pseudo: int) -> np.ndarray:
     """The final blend's weights (the ensemble's first, then each pseudo-label entry's) from its meta."""
-    weights = read_json(meta_path(stage_valid)).get("weights")
+    weights = read_json(meta_path(source_valid)).get("weights")
     if not isinstance(weights, list) or len(weights) != 1 + n_pseudo:
         raise DataMismatchError(
-            f"fit-calibration: {meta_path(stage_valid)} has no final-blend weights for the ensemble and {n_pseudo} "
+            f"fit-calibration: {meta_path(source_valid)} has no final-blend weights for the ensemble and {n_pseudo} "
             "pseudo-label entries; rerun the final blend (deepsea average)."
         )
     w = np.asarray(weights, np.float64)
@@ -50,7 +50,7 @@ def _stage_weights(stage_valid: str, n_pseudo: int) -> np.ndarray:
 
 
 def honest_validation(
-    stage_valid: Sequence[str],
+    source_valid: Sequence[str],
     ensemble: tuple[Sequence[str], str] | None,
     pseudo_label_paths: Sequence[str],
     data_path: str | os.PathLike[str],
@@ -58,18 +58,18 @@ def honest_validation(
     folds: int,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(probabilities, labels, ids) of the stage's validation prediction as if nothing in it had seen the labels.
-    `ensemble`: (the ensembled models' validation predictions, the ensemble's weights.json) where the stage has a
+    """(probabilities, labels, ids) of the source's validation prediction as if nothing in it had seen the labels.
+    `ensemble`: (the ensembled models' validation predictions, the ensemble's weights.json) where the source has a
     weighted ensemble (rebuilt from final_weight.honest_blend_parts, with the final blend's own weights from the
-    meta of `stage_valid`); without one the stage is an average of `stage_valid` (fitted on nothing: honest as it
+    meta of `source_valid`); without one the source is an average of `source_valid` (fitted on nothing: honest as it
     is). Where the final blend gives the pseudo-label entries no weight, the prediction is the ensemble's on every
     image it has: under k-fold all the training images out of fold, not only fold 0's that the pseudo-label models
     did not train on (on a small set a dozen images, too few to decide a temperature on)."""
     if ensemble is None:
-        averaged = average(stage_valid)
+        averaged = average(source_valid)
         return averaged.probs.astype(np.float64), labels_of(averaged, data_path, "fit-calibration"), averaged.ids
     model_paths, weights_path = ensemble
-    w = _stage_weights(stage_valid[0], len(pseudo_label_paths)) if pseudo_label_paths else np.ones(1)
+    w = _final_blend_weights(source_valid[0], len(pseudo_label_paths)) if pseudo_label_paths else np.ones(1)
     if not w[1:].any():  # the final blend is the ensemble alone: fit on all its images (under k-fold, not fold 0's)
         pseudo_label_paths = []
     parts = honest_blend_parts(
@@ -125,7 +125,7 @@ def fit_calibration(
 
 
 def run_fit_calibration(
-    stage_valid: Sequence[str],
+    source_valid: Sequence[str],
     ensemble: tuple[Sequence[str], str] | None,
     pseudo_label_paths: Sequence[str],
     data_path: str | os.PathLike[str],
@@ -135,11 +135,11 @@ def run_fit_calibration(
     seed: int = 0,
     min_gain_se: float = MIN_GAIN_SE,
 ) -> dict:
-    """File-level stage: fit the temperature on the stage's honest validation prediction and write it as JSON
+    """File-level stage: fit the temperature on the source's honest validation prediction and write it as JSON
     (what `deepsea calibrate` and the model bundle read)."""
-    probs, labels, _ = honest_validation(stage_valid, ensemble, pseudo_label_paths, data_path, folds=folds, seed=seed)
+    probs, labels, _ = honest_validation(source_valid, ensemble, pseudo_label_paths, data_path, folds=folds, seed=seed)
     result = fit_calibration(probs, labels, folds=folds, seed=seed, min_gain_se=min_gain_se)
-    result["stage"] = list(map(str, stage_valid))
+    result["stage"] = list(map(str, source_valid))
     result["honest"] = "out-of-fold ensemble blend" if ensemble else "average of the stage's predictions"
     write_json(out_path, result)
     losses = result["valid_log_loss"]
@@ -179,7 +179,7 @@ def calibrated(predictions: Predictions, temperature: float) -> Predictions:
 def run_calibrate(
     pred_paths: Sequence[str], calibration_path: str | os.PathLike[str], out_path: str | os.PathLike[str]
 ) -> Predictions:
-    """File-level stage: average the stage's predictions of a subset (one file for the final blend or the
+    """File-level stage: average the source's predictions of a subset (one file for the final blend or the
     ensemble) and apply the fitted temperature."""
     temperature = read_temperature(calibration_path)
     result = calibrated(average(pred_paths), temperature)

@@ -1,4 +1,4 @@
-"""The calibration stage (blending/calibration_stage.py) and the report's reliability and threshold tables
+"""The calibration stage (blending/temperature.py) and the report's reliability and threshold tables
 (report/reliability.py): the temperature adopted only on evidence, the honest validation it is fitted on, the
 temperature applied bit-exactly, the CLI round trip; bins, ECE and kept-label scores against hand-computed cases."""
 
@@ -13,13 +13,13 @@ import pytest
 from sklearn.metrics import log_loss as sklearn_log_loss
 
 from deepsea.blending.calibration import temper
-from deepsea.blending.calibration_stage import (
+from deepsea.blending.ensemble import out_of_fold_blend, stratified_folds
+from deepsea.blending.temperature import (
     apply_temperature,
     fit_calibration,
     honest_validation,
     out_of_fold_tempered,
 )
-from deepsea.blending.ensemble import out_of_fold_blend, stratified_folds
 from deepsea.cli import main
 from deepsea.data.imageset import ImageSet
 from deepsea.io import read_json
@@ -94,7 +94,7 @@ def test_fit_calibration_and_calibrate_from_the_cli(tiny_packed: dict[str, Path]
     final.save(tmp_path / "final.npy")
     (tmp_path / "weights.json").write_text(json.dumps({"mean": "arithmetic", "weights": {"m0": 0.5, "m1": 0.5}}))
     out = tmp_path / "temperature.json"
-    args = ["fit-calibration", "--stage-valid", str(tmp_path / "final.npy"), "--ensemble-valid",
+    args = ["fit-calibration", "--source-valid", str(tmp_path / "final.npy"), "--ensemble-valid",
             str(tmp_path / "m0.npy"), str(tmp_path / "m1.npy"), "--ensemble-weights", str(tmp_path / "weights.json"),
             "--pseudo-labels", str(tmp_path / "pl.npy"), "--data", str(tiny_packed["train"]), "--folds", "3",
             "--min-gain-se", "0", "--out", str(out)]  # fmt: skip
